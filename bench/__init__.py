@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): courriel measured beside reference servers in one run."""

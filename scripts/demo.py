@@ -1,0 +1,76 @@
+"""``make run``: create a demo data directory when absent, then run every service on loopback.
+
+The demo has the domain example.test and the users alice@example.test and bob@example.test,
+with generated passwords printed once (they are kept nowhere in clear).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from courriel.auth.passwords import generate_password
+from courriel.cli.main import main as courriel
+from courriel.config import CONFIG_FILE, load_config
+
+DOMAIN = "example.test"
+USERS = ("alice", "bob")
+
+
+def _add_user(data: Path, address: str, password: str) -> None:
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, password.encode() + b"\n")
+    os.close(write_fd)
+    saved = sys.stdin
+    sys.stdin = os.fdopen(read_fd)
+    try:
+        if courriel(["-d", str(data), "user", "add", address, "--password-stdin"]) != 0:
+            raise SystemExit(f"could not add {address}")
+    finally:
+        sys.stdin.close()
+        sys.stdin = saved
+
+
+def setup(data: Path) -> dict[str, str]:
+    if courriel(["init", str(data), "--domain", DOMAIN]) != 0:
+        raise SystemExit("init failed")
+    accounts = {}
+    for name in USERS:
+        address = f"{name}@{DOMAIN}"
+        accounts[address] = generate_password(16)
+        _add_user(data, address, accounts[address])
+    return accounts
+
+
+def how_to_connect(data: Path, accounts: dict[str, str]) -> str:
+    cfg = load_config(data)
+    lines = ["", "courriel demo", "============="]
+    if accounts:
+        lines.append("Accounts (the passwords are shown this once):")
+        lines += [f"  {addr}  password: {pw}" for addr, pw in accounts.items()]
+    else:
+        lines.append(f"Accounts: see 'courriel -d {data} user list' (passwords were printed at creation;")
+        lines.append(f"  reset one with 'courriel -d {data} user passwd ADDRESS').")
+    lines.append("Listeners (configured in %s):" % (data / CONFIG_FILE))
+    for name, section in cfg.listeners().items():
+        for host, port in section.addresses():
+            lines.append(f"  {name:<12} {host}:{port}")
+    lines += [
+        f"Administration: .venv/bin/courriel -d {data} --help",
+        "Stop with Ctrl-C.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run(data: Path) -> int:
+    accounts: dict[str, str] = {}
+    if not (data / CONFIG_FILE).exists():
+        accounts = setup(data)
+    print(how_to_connect(data, accounts), flush=True)
+    return courriel(["-d", str(data), "serve"])
+
+
+if __name__ == "__main__":
+    sys.exit(run(Path(sys.argv[1] if len(sys.argv) > 1 else "courriel-data")))

@@ -1,0 +1,5 @@
+import sys
+
+from courriel.cli.main import main
+
+sys.exit(main())

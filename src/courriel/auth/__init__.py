@@ -1,0 +1,1 @@
+"""Authentication: password hashing and the secrets every SASL mechanism needs."""

@@ -1,0 +1,1 @@
+"""The ``courriel`` command line."""

@@ -1,0 +1,67 @@
+"""The ``courriel`` command: administration (init, domain, user, alias, import, export) and serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from courriel import __version__
+from courriel.config import ConfigError
+
+DEFAULT_DATA = "./courriel-data"
+
+
+def data_dir(args: argparse.Namespace) -> Path:
+    """``-d``, then ``$COURRIEL_DATA``, then ``./courriel-data`` (DESIGN.md)."""
+    return Path(args.data or os.environ.get("COURRIEL_DATA") or DEFAULT_DATA)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from courriel.cli import admin, init, serve, transfer
+
+    p = argparse.ArgumentParser(prog="courriel", description="A complete Internet mail system.")
+    p.add_argument("-d", "--data", metavar="DIR", help="data directory ($COURRIEL_DATA, else ./courriel-data)")
+    p.add_argument("--version", action="version", version=f"courriel {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    init.register(sub)
+    serve.register(sub)
+    admin.register(sub)
+    transfer.register(sub)
+    return p
+
+
+class CommandError(Exception):
+    """An error to print without a traceback (exit status 1)."""
+
+
+def run_async(fn: Callable[..., Coroutine[Any, Any, int]], *args: Any) -> int:
+    try:
+        import uvloop
+
+        return uvloop.run(fn(*args))
+    except ImportError:
+        return asyncio.run(fn(*args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from courriel.store.api import StoreError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (CommandError, ConfigError, StoreError, ValueError, OSError) as exc:
+        print(f"courriel: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

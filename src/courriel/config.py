@@ -1,0 +1,307 @@
+"""Configuration: ``DIR/courriel.toml``, typed and validated, overridable from the environment.
+
+Every section is a dataclass below; every field is a key. Loading rejects an unknown
+section or key and a value of the wrong type with a :class:`ConfigError` that names it
+(``imap.listen``), so a typo stops the start instead of being ignored. Any key can be
+overridden by ``COURRIEL_<SECTION>_<KEY>`` (upper case), e.g.
+``COURRIEL_IMAP_LISTEN=127.0.0.1:11143``. ``COURRIEL_DATA`` is not a key: it names the
+data directory (see the CLI).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "courriel.toml"
+ENV_PREFIX = "COURRIEL_"
+#: Environment variables with our prefix that are not configuration keys.
+ENV_NOT_KEYS = frozenset({"COURRIEL_DATA"})
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key."""
+
+
+def parse_listen(value: str, key: str = "listen") -> list[tuple[str, int]]:
+    """Parse ``host:port[,host:port...]`` (IPv6 hosts in brackets). Empty means off."""
+    out: list[tuple[str, int]] = []
+    for item in (v.strip() for v in value.split(",")):
+        if not item:
+            continue
+        host, sep, port_s = item.rpartition(":")
+        if not sep or not port_s.isdigit():
+            raise ConfigError(f"{key}: {item!r} is not host:port")
+        port = int(port_s)
+        if not 0 < port < 65536:
+            raise ConfigError(f"{key}: port {port} out of range")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not host:
+            raise ConfigError(f"{key}: {item!r} has no host")
+        out.append((host, port))
+    return out
+
+
+@dataclass
+class ServerSection:
+    hostname: str = "localhost"
+    #: The domain created at init; informative (local domains live in the store).
+    domain: str = "example.test"
+    log_level: str = "info"
+    log_format: str = "text"
+
+    def validate(self) -> None:
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"server.log_level: {self.log_level!r} is not debug/info/warning/error")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"server.log_format: {self.log_format!r} is not text/json")
+
+
+@dataclass
+class StoreSection:
+    backend: str = "sqlite"
+    #: SQLite: the database file, relative to the data directory.
+    path: str = "courriel.db"
+    #: Message files, relative to the data directory.
+    blobs: str = "blobs"
+    #: PostgreSQL DSN (later backend).
+    dsn: str = ""
+
+    def validate(self) -> None:
+        if self.backend not in ("sqlite", "postgres"):
+            raise ConfigError(f"store.backend: {self.backend!r} is not sqlite or postgres")
+        if self.backend == "postgres" and not self.dsn:
+            raise ConfigError("store.dsn: required when store.backend is postgres")
+
+
+@dataclass
+class TLSSection:
+    cert: str = "tls/cert.pem"
+    key: str = "tls/key.pem"
+
+
+@dataclass
+class LimitsSection:
+    max_message_size: int = 50 * 1024 * 1024
+    max_line_length: int = 8192
+    max_mime_depth: int = 100
+    max_connections: int = 10000
+    max_connections_per_ip: int = 200
+    max_auth_failures: int = 5
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ConfigError(f"limits.{f.name}: must be positive")
+
+
+@dataclass
+class ListenerSection:
+    listen: str = ""
+    enabled: bool = True
+
+    def addresses(self) -> list[tuple[str, int]]:
+        return parse_listen(self.listen) if self.enabled else []
+
+
+@dataclass
+class AuthListenerSection(ListenerSection):
+    #: Password authentication before TLS (test tools on loopback); never on by default.
+    allow_plaintext_auth: bool = False
+
+
+@dataclass
+class QuotaSection:
+    #: Default per-user quota for new users; 0 means unlimited.
+    default_bytes: int = 0
+    default_messages: int = 0
+
+
+def _listener(port: int, auth: bool = False) -> Any:
+    cls = AuthListenerSection if auth else ListenerSection
+    return field(default_factory=lambda: cls(listen=f"127.0.0.1:{port}"))
+
+
+@dataclass
+class Config:
+    server: ServerSection = field(default_factory=ServerSection)
+    store: StoreSection = field(default_factory=StoreSection)
+    tls: TLSSection = field(default_factory=TLSSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    quota: QuotaSection = field(default_factory=QuotaSection)
+    smtp: ListenerSection = _listener(2525)
+    submission: AuthListenerSection = _listener(2587, auth=True)
+    submissions: ListenerSection = _listener(2465)
+    imap: AuthListenerSection = _listener(1143, auth=True)
+    imaps: ListenerSection = _listener(1993)
+    pop3: AuthListenerSection = _listener(1110, auth=True)
+    pop3s: ListenerSection = _listener(1995)
+    http: ListenerSection = _listener(8080)
+    #: The data directory this configuration was loaded from (not a key).
+    data_dir: Path = field(default=Path("."), metadata={"internal": True})
+
+    def path(self, rel: str) -> Path:
+        """A path from the configuration, relative to the data directory."""
+        p = Path(rel)
+        return p if p.is_absolute() else self.data_dir / p
+
+    def listeners(self) -> dict[str, ListenerSection]:
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), ListenerSection)
+        }
+
+
+#: Production ports, used by ``courriel init --production``.
+PRODUCTION_PORTS = {
+    "smtp": 25,
+    "submission": 587,
+    "submissions": 465,
+    "imap": 143,
+    "imaps": 993,
+    "pop3": 110,
+    "pop3s": 995,
+    "http": 443,
+}
+
+
+def _sections() -> dict[str, type[Any]]:
+    hints = typing.get_type_hints(Config)
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(Config)
+        if not f.metadata.get("internal")
+    }
+
+
+def _coerce(value: Any, typ: Any, key: str, from_env: bool) -> Any:
+    """Check (TOML) or convert (environment string) a value to the field's type."""
+    if typ is bool:
+        if from_env:
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{key}: {value!r} is not a boolean")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if typ is int:
+        if from_env:
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise ConfigError(f"{key}: {value!r} is not an integer") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    origin = typing.get_origin(typ)
+    if origin is list:
+        (item,) = typing.get_args(typ)
+        if from_env:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, item, key, False) for v in value]
+    if isinstance(typ, types.UnionType):
+        raise ConfigError(f"{key}: unsupported type")  # pragma: no cover - schema bug
+    raise ConfigError(f"{key}: unsupported type {typ!r}")  # pragma: no cover
+
+
+def _build_section(name: str, cls: type[Any], raw: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    section = getattr(Config(), name)
+    kwargs: dict[str, Any] = {f: getattr(section, f) for f in fields}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ConfigError(f"{name}.{key}: unknown key")
+        kwargs[key] = _coerce(value, hints[key], f"{name}.{key}", from_env=False)
+    for key in fields:
+        env_name = f"{ENV_PREFIX}{name.upper()}_{key.upper()}"
+        if env_name in env:
+            kwargs[key] = _coerce(env[env_name], hints[key], env_name, from_env=True)
+    obj = cls(**kwargs)
+    if isinstance(obj, ListenerSection):
+        parse_listen(obj.listen, f"{name}.listen")
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        validate()
+    return obj
+
+
+def build_config(
+    raw: Mapping[str, Any], env: Mapping[str, str] | None = None, data_dir: Path | None = None
+) -> Config:
+    """Validate a parsed TOML document plus environment overrides into a :class:`Config`."""
+    env = os.environ if env is None else env
+    sections = _sections()
+    for name, value in raw.items():
+        if name not in sections:
+            raise ConfigError(f"{name}: unknown section")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a table")
+    for var in env:
+        if var.startswith(ENV_PREFIX) and var not in ENV_NOT_KEYS:
+            rest = var[len(ENV_PREFIX) :]
+            sec, _, key = rest.partition("_")
+            if sec.lower() not in sections:
+                raise ConfigError(f"{var}: unknown section {sec.lower()!r}")
+            cls = sections[sec.lower()]
+            if key.lower() not in {f.name for f in dataclasses.fields(cls)}:
+                raise ConfigError(f"{var}: unknown key {sec.lower()}.{key.lower()}")
+    kwargs = {name: _build_section(name, cls, raw.get(name, {}), env) for name, cls in sections.items()}
+    cfg = Config(**kwargs)
+    if data_dir is not None:
+        cfg.data_dir = data_dir
+    return cfg
+
+
+def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Load ``data_dir/courriel.toml`` (which must exist) with environment overrides."""
+    path = data_dir / CONFIG_FILE
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no configuration (run 'courriel init {data_dir}')") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return build_config(raw, env, data_dir=data_dir.resolve())
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    s = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'
+
+
+def render_config(cfg: Config) -> str:
+    """The TOML text of a configuration, every key written out (for ``init``)."""
+    lines = ["# courriel configuration. Every key can be overridden by COURRIEL_<SECTION>_<KEY>.", ""]
+    for name in _sections():
+        lines.append(f"[{name}]")
+        section = getattr(cfg, name)
+        for f in dataclasses.fields(section):
+            lines.append(f"{f.name} = {_toml_value(getattr(section, f.name))}")
+        lines.append("")
+    return "\n".join(lines)

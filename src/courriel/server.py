@@ -1,0 +1,95 @@
+"""The process that runs every service (``courriel serve``) and the registry of services.
+
+A protocol package registers a factory for its configuration section (``smtp``, ``imap``,
+...) in :data:`FACTORIES`, as a ``module:function`` string so that ``serve --only`` imports
+only what it runs. The factory gets the :class:`Context` and returns a :class:`Service`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from courriel.config import Config
+from courriel.store import open_store
+from courriel.store.api import Store
+from courriel.tls import server_context
+
+log = logging.getLogger("courriel")
+
+#: configuration section -> "module:factory". Filled in as the protocol servers land.
+FACTORIES: dict[str, str] = {}
+
+
+class Service(Protocol):
+    name: str
+
+    async def start(self) -> list[tuple[str, int]]:
+        """Bind and start serving; returns the addresses listened on."""
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Context:
+    cfg: Config
+    store: Store
+    _ssl: ssl.SSLContext | None = field(default=None, repr=False)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = server_context(self.cfg.path(self.cfg.tls.cert), self.cfg.path(self.cfg.tls.key))
+        return self._ssl
+
+
+def load_factory(section: str) -> Callable[[Context], Service]:
+    module, _, func = FACTORIES[section].partition(":")
+    factory: Callable[[Context], Service] = getattr(importlib.import_module(module), func)
+    return factory
+
+
+async def serve(cfg: Config, only: set[str] | None = None, ready: Callable[[str], None] = print) -> int:
+    """Run the enabled services until SIGTERM or SIGINT."""
+    listeners = cfg.listeners()
+    if only is not None:
+        unknown = only - set(listeners)
+        if unknown:
+            raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
+    store = await open_store(cfg)
+    ctx = Context(cfg, store)
+    services: list[Service] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        ready(f"courriel: store {cfg.store.backend} at {cfg.data_dir}")
+        for name, section in listeners.items():
+            if (only is not None and name not in only) or not section.addresses():
+                continue
+            if name not in FACTORIES:
+                ready(f"courriel: {name}: not available in this release")
+                continue
+            service = load_factory(name)(ctx)
+            for host, port in await service.start():
+                ready(f"courriel: {name} listening on {host}:{port}")
+            services.append(service)
+        ready("courriel: ready")
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        for service in reversed(services):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %s", service.name)
+        await store.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0

@@ -1,0 +1,519 @@
+"""The one store interface every protocol uses.
+
+Invariants (each backend keeps them; ``tests/store`` checks them under random operations):
+
+- Within one UIDVALIDITY, UIDs are strictly ascending and never reused; ``uidnext`` only grows.
+- Every mutation takes one new MODSEQ from the owning user's counter, so a mailbox's
+  ``highestmodseq`` strictly increases with each change to it, and every message's ``modseq``
+  is that of its last change (RFC 7162 §3.1). Expunged UIDs leave a tombstone with their
+  MODSEQ (for QRESYNC VANISHED and JMAP changes).
+- A mailbox row's counters (messages, unseen, deleted, size) equal what its messages say.
+- Message bytes are immutable and stored once (copies share them); before ``append`` or
+  ``deliver`` returns, the bytes and their directory are fsynced and the transaction is
+  committed.
+- After each committed mutation, its typed changes are published to subscribers in
+  commit order (see :mod:`courriel.store.changes`).
+
+Nothing here is SQLite-specific: a PostgreSQL backend implements the same class.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from courriel.store.changes import ChangeHub
+
+INBOX = "INBOX"
+#: The one hierarchy delimiter (RFC 9051 §5.1).
+DELIMITER = "/"
+#: Special-use mailboxes (RFC 6154) created for every new user: name -> attribute.
+SPECIAL_USE = {
+    "Sent": "\\Sent",
+    "Drafts": "\\Drafts",
+    "Trash": "\\Trash",
+    "Junk": "\\Junk",
+    "Archive": "\\Archive",
+}
+MAX_MAILBOX_NAME = 1024
+MAX_KEYWORD = 255
+
+
+class StoreError(Exception):
+    """A request the store refuses; the message is safe to show to the user."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class InvalidName(StoreError):
+    pass
+
+
+class QuotaExceeded(StoreError):
+    pass
+
+
+class Flag(enum.IntFlag):
+    """IMAP system flags, kept as a bit set (RFC 9051 §2.3.2)."""
+
+    SEEN = 1
+    ANSWERED = 2
+    FLAGGED = 4
+    DELETED = 8
+    DRAFT = 16
+
+    @classmethod
+    def parse(cls, names: Iterable[str]) -> tuple[Flag, frozenset[str]]:
+        """Split IMAP flag names into system flags and keywords (case-insensitive system names)."""
+        flags = cls(0)
+        keywords: set[str] = set()
+        for name in names:
+            sys_flag = _FLAG_BY_NAME.get(name.lower())
+            if sys_flag is not None:
+                flags |= sys_flag
+            elif name.startswith("\\"):
+                raise StoreError(f"unknown system flag {name}")
+            else:
+                keywords.add(name)
+        return flags, frozenset(keywords)
+
+    def names(self) -> list[str]:
+        return [name for bit, name in _FLAG_NAMES if self & bit]
+
+
+_FLAG_NAMES = [
+    (Flag.SEEN, "\\Seen"),
+    (Flag.ANSWERED, "\\Answered"),
+    (Flag.FLAGGED, "\\Flagged"),
+    (Flag.DELETED, "\\Deleted"),
+    (Flag.DRAFT, "\\Draft"),
+]
+_FLAG_BY_NAME = {name.lower(): bit for bit, name in _FLAG_NAMES}
+
+
+class FlagMode(enum.Enum):
+    ADD = "+"
+    REMOVE = "-"
+    REPLACE = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    address: str
+    domain_id: int
+    quota_bytes: int  # 0: unlimited
+    quota_messages: int  # 0: unlimited
+    disabled: bool
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What every SASL mechanism needs; the password itself is never stored."""
+
+    user_id: int
+    address: str
+    password_hash: str | None  # argon2id, for PLAIN and LOGIN
+    scram_salt: bytes | None  # RFC 5802 / RFC 7677 SCRAM-SHA-256
+    scram_iterations: int
+    scram_stored_key: bytes | None
+    scram_server_key: bytes | None
+    apop_secret: str | None  # RFC 1939 §7, a separate shared secret
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    address: str  # local@domain, or @domain for a catch-all
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    id: int
+    user_id: int
+    name: str
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    special_use: str | None
+    noselect: bool
+    messages: int
+    unseen: int
+    deleted: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInfo:
+    """The small, often-read part of a message (SELECT, FETCH FLAGS, POP3 LIST)."""
+
+    uid: int
+    modseq: int
+    flags: Flag
+    keywords: frozenset[str]
+    size: int
+    internal_date: datetime
+    content_id: int  # stable across COPY and MOVE (OBJECTID EMAILID, JMAP Email id)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """A message with what was computed once at delivery (envelope, body structure...)."""
+
+    info: MessageInfo
+    mailbox_id: int
+    blob: str
+    envelope_json: str
+    body_json: str
+    preview: str
+    savedate: datetime
+    mail_from: str | None
+    has_attachment: bool
+    sent_date: datetime | None
+    subject: str
+    message_id: str | None
+    in_reply_to: str | None
+    references: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppendTarget:
+    mailbox_id: int
+    flags: Flag = Flag(0)
+    keywords: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    data: bytes
+    flags: Flag = Flag(0)
+    keywords: frozenset[str] = frozenset()
+    internal_date: datetime | None = None
+    mail_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    mailbox_id: int
+    uidvalidity: int
+    uid: int
+    modseq: int
+    content_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlagResult:
+    """Result of :meth:`Store.store_flags`: messages changed, and those refused by UNCHANGEDSINCE."""
+
+    changed: list[MessageInfo]
+    modified: list[int]  # RFC 7162 §3.2: UIDs whose modseq exceeds UNCHANGEDSINCE
+
+
+# --- search primitives -------------------------------------------------------------------
+# A small query tree the IMAP SEARCH and JMAP filters translate into. Backends compile it.
+
+
+class SearchKey:
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class All(SearchKey):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class And(SearchKey):
+    keys: tuple[SearchKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or(SearchKey):
+    keys: tuple[SearchKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not(SearchKey):
+    key: SearchKey
+
+
+@dataclass(frozen=True, slots=True)
+class HasFlag(SearchKey):
+    flag: Flag
+
+
+@dataclass(frozen=True, slots=True)
+class HasKeyword(SearchKey):
+    keyword: str
+
+
+@dataclass(frozen=True, slots=True)
+class UidIn(SearchKey):
+    """UIDs in inclusive ranges."""
+
+    ranges: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SizeCompare(SearchKey):
+    larger: bool  # LARGER n, else SMALLER n
+    size: int
+
+
+class DateField(enum.Enum):
+    INTERNAL = "internal"
+    SENT = "sent"
+    SAVED = "saved"
+
+
+@dataclass(frozen=True, slots=True)
+class DateCompare(SearchKey):
+    """``op`` is 'before' (<), 'since' (>=) or 'on'; timestamps are UTC seconds bounding a day."""
+
+    field: DateField
+    op: str
+    start: int  # the day's first second
+    end: int  # the next day's first second
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderContains(SearchKey):
+    """Case-insensitive substring of a decoded header (RFC 9051 §6.4.4). Empty text: header exists."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BodyContains(SearchKey):
+    text: str
+    whole: bool = False  # TEXT: headers and body; BODY: body only
+
+
+@dataclass(frozen=True, slots=True)
+class ModSeqAtLeast(SearchKey):
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """RFC 5256 sort criteria: arrival, cc, date, from, size, subject, to, displayfrom, displayto."""
+
+    name: str
+    reverse: bool = False
+
+
+SORT_KEYS = frozenset({"arrival", "cc", "date", "from", "size", "subject", "to", "displayfrom", "displayto"})
+
+
+@dataclass(slots=True)
+class Usage:
+    bytes: int = 0
+    messages: int = 0
+
+
+@dataclass(slots=True)
+class StoreStats:
+    users: int = 0
+    mailboxes: int = 0
+    messages: int = 0
+    bytes: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Store(abc.ABC):
+    """The store. All methods are coroutines; mutations are durable when they return."""
+
+    changes: ChangeHub
+
+    # --- lifecycle ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # --- domains, users, aliases ---------------------------------------------------------
+    @abc.abstractmethod
+    async def add_domain(self, name: str) -> Domain: ...
+
+    @abc.abstractmethod
+    async def list_domains(self) -> list[Domain]: ...
+
+    @abc.abstractmethod
+    async def delete_domain(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    async def is_local_domain(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def add_user(self, address: str, password: str, quota_bytes: int = 0, quota_messages: int = 0) -> User:
+        """Create a user with INBOX and the special-use mailboxes; hashes the password."""
+
+    @abc.abstractmethod
+    async def set_password(self, address: str, password: str) -> None: ...
+
+    @abc.abstractmethod
+    async def set_apop_secret(self, address: str, secret: str | None) -> None: ...
+
+    @abc.abstractmethod
+    async def set_quota(self, address: str, quota_bytes: int, quota_messages: int) -> None: ...
+
+    @abc.abstractmethod
+    async def get_user(self, address: str) -> User | None: ...
+
+    @abc.abstractmethod
+    async def get_user_by_id(self, user_id: int) -> User | None: ...
+
+    @abc.abstractmethod
+    async def list_users(self, domain: str | None = None) -> list[User]: ...
+
+    @abc.abstractmethod
+    async def delete_user(self, address: str) -> None:
+        """Remove the user, its mailboxes and messages (files too once unreferenced)."""
+
+    @abc.abstractmethod
+    async def get_credentials(self, address: str) -> Credentials | None: ...
+
+    @abc.abstractmethod
+    async def add_alias(self, address: str, targets: Sequence[str]) -> Alias: ...
+
+    @abc.abstractmethod
+    async def delete_alias(self, address: str, targets: Sequence[str] = ()) -> None:
+        """Remove the given targets of an alias, or the whole alias when none is given."""
+
+    @abc.abstractmethod
+    async def get_alias(self, address: str) -> Alias | None: ...
+
+    @abc.abstractmethod
+    async def list_aliases(self) -> list[Alias]: ...
+
+    # --- mailboxes -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_mailbox(self, user_id: int, name: str, special_use: str | None = None) -> Mailbox:
+        """Create a mailbox and any missing parents (RFC 9051 §6.3.4)."""
+
+    @abc.abstractmethod
+    async def delete_mailbox(self, user_id: int, name: str) -> None:
+        """Delete a mailbox; one with children becomes \\Noselect (RFC 9051 §6.3.5)."""
+
+    @abc.abstractmethod
+    async def rename_mailbox(self, user_id: int, old: str, new: str) -> None:
+        """Rename with children; renaming INBOX moves its messages (RFC 9051 §6.3.6)."""
+
+    @abc.abstractmethod
+    async def get_mailbox(self, user_id: int, name: str) -> Mailbox | None: ...
+
+    @abc.abstractmethod
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None: ...
+
+    @abc.abstractmethod
+    async def list_mailboxes(self, user_id: int) -> list[Mailbox]: ...
+
+    @abc.abstractmethod
+    async def subscribe(self, user_id: int, name: str) -> None: ...
+
+    @abc.abstractmethod
+    async def unsubscribe(self, user_id: int, name: str) -> None: ...
+
+    @abc.abstractmethod
+    async def list_subscriptions(self, user_id: int) -> list[str]: ...
+
+    # --- messages ------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def deliver(
+        self,
+        data: bytes,
+        targets: Sequence[AppendTarget],
+        internal_date: datetime | None = None,
+        mail_from: str | None = None,
+        check_quota: bool = True,
+    ) -> list[Appended]:
+        """Store one message in several mailboxes (one copy of the bytes); durable on return.
+
+        All targets or none: a :class:`QuotaExceeded` or missing mailbox fails the whole call.
+        """
+
+    async def append(
+        self,
+        mailbox_id: int,
+        data: bytes,
+        flags: Flag = Flag(0),
+        keywords: frozenset[str] = frozenset(),
+        internal_date: datetime | None = None,
+        mail_from: str | None = None,
+    ) -> Appended:
+        (result,) = await self.deliver(data, [AppendTarget(mailbox_id, flags, keywords)], internal_date, mail_from)
+        return result
+
+    @abc.abstractmethod
+    async def append_many(self, mailbox_id: int, items: Sequence[NewMessage]) -> list[Appended]:
+        """Append several messages in order, in one transaction (import); durable on return."""
+
+    @abc.abstractmethod
+    async def copy(self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int) -> list[tuple[int, int]]:
+        """Copy messages; returns (source UID, new UID) pairs in source UID order (RFC 4315 COPYUID)."""
+
+    @abc.abstractmethod
+    async def move(self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int) -> list[tuple[int, int]]:
+        """Copy then expunge atomically (RFC 6851)."""
+
+    @abc.abstractmethod
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        mode: FlagMode,
+        flags: Flag,
+        keywords: frozenset[str] = frozenset(),
+        unchanged_since: int | None = None,
+    ) -> FlagResult: ...
+
+    @abc.abstractmethod
+    async def expunge(self, mailbox_id: int, uids: Sequence[int] | None = None) -> list[int]:
+        """Remove messages flagged \\Deleted (restricted to ``uids`` when given); returns their UIDs."""
+
+    @abc.abstractmethod
+    async def list_messages(self, mailbox_id: int, uids: Sequence[int] | None = None) -> list[MessageInfo]:
+        """Messages in UID order (all, or those of ``uids`` that exist)."""
+
+    @abc.abstractmethod
+    async def changed_since(self, mailbox_id: int, modseq: int) -> tuple[list[MessageInfo], list[int]]:
+        """Messages changed after ``modseq``, and UIDs expunged after it (RFC 7162)."""
+
+    @abc.abstractmethod
+    async def get_records(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageRecord]: ...
+
+    @abc.abstractmethod
+    async def read_message(self, blob: str) -> bytes: ...
+
+    @abc.abstractmethod
+    async def search(self, mailbox_id: int, key: SearchKey) -> list[int]:
+        """UIDs matching ``key``, ascending."""
+
+    @abc.abstractmethod
+    async def sort(self, mailbox_id: int, keys: Sequence[SortKey], key: SearchKey) -> list[int]:
+        """UIDs matching ``key`` in RFC 5256 order (ties broken by UID)."""
+
+    @abc.abstractmethod
+    async def usage(self, user_id: int) -> Usage: ...
+
+    @abc.abstractmethod
+    async def stats(self) -> StoreStats: ...
+
+    @abc.abstractmethod
+    async def check(self) -> list[str]:
+        """Verify the invariants; returns a list of problems (empty when sound)."""

@@ -1,0 +1,140 @@
+"""Compile search keys (:mod:`courriel.store.api`) into SQL over ``messages m JOIN contents c``.
+
+Address and subject keys use the casefolded columns filled at delivery, so they run in
+SQLite's C code. Other header names and body text go through Python functions registered on
+the reading connection (full-text indexing comes with the IMAP scale work).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from courriel.store.api import (
+    All,
+    And,
+    BodyContains,
+    DateCompare,
+    DateField,
+    HasFlag,
+    HasKeyword,
+    HeaderContains,
+    ModSeqAtLeast,
+    Not,
+    Or,
+    SearchKey,
+    SizeCompare,
+    SortKey,
+    UidIn,
+)
+
+_CF_COLUMNS = {"from": "c.from_cf", "to": "c.to_cf", "cc": "c.cc_cf", "bcc": "c.bcc_cf", "subject": "c.subject_cf"}
+_DATE_COLUMNS = {
+    DateField.INTERNAL: "m.internal_date",
+    DateField.SENT: "COALESCE(c.sent_date, m.internal_date)",
+    DateField.SAVED: "m.savedate",
+}
+_SORT_COLUMNS = {
+    "arrival": "m.internal_date",
+    "date": "COALESCE(c.sent_date, m.internal_date)",
+    "from": "c.sort_from",
+    "to": "c.sort_to",
+    "cc": "c.sort_cc",
+    "subject": "c.base_subject",
+    "size": "m.size",
+    "displayfrom": "c.display_from",
+    "displayto": "c.display_to",
+}
+
+
+def compile_key(key: SearchKey, args: list[Any]) -> str:
+    if isinstance(key, All):
+        return "1"
+    if isinstance(key, And):
+        return "(" + " AND ".join(compile_key(k, args) for k in key.keys) + ")" if key.keys else "1"
+    if isinstance(key, Or):
+        return "(" + " OR ".join(compile_key(k, args) for k in key.keys) + ")" if key.keys else "0"
+    if isinstance(key, Not):
+        return f"NOT {compile_key(key.key, args)}"
+    if isinstance(key, HasFlag):
+        args.append(int(key.flag))
+        return "(m.flags & ?) != 0"
+    if isinstance(key, HasKeyword):
+        args.append(f" {key.keyword.lower()} ")
+        return "instr(lower(m.keywords), ?) > 0"
+    if isinstance(key, UidIn):
+        if not key.ranges:
+            return "0"
+        args.append(json.dumps(key.ranges))
+        return (
+            "EXISTS (SELECT 1 FROM json_each(?) j WHERE m.uid BETWEEN"
+            " json_extract(j.value, '$[0]') AND json_extract(j.value, '$[1]'))"
+        )
+    if isinstance(key, SizeCompare):
+        args.append(key.size)
+        return "m.size > ?" if key.larger else "m.size < ?"
+    if isinstance(key, DateCompare):
+        col = _DATE_COLUMNS[key.field]
+        if key.op == "before":
+            args.append(key.start)
+            return f"{col} < ?"
+        if key.op == "since":
+            args.append(key.start)
+            return f"{col} >= ?"
+        args.extend((key.start, key.end))
+        return f"({col} >= ? AND {col} < ?)"
+    if isinstance(key, HeaderContains):
+        name = key.name.lower()
+        if name in _CF_COLUMNS and key.text:
+            args.append(key.text.casefold())
+            return f"instr({_CF_COLUMNS[name]}, ?) > 0"
+        args.extend((name, key.text.casefold()))
+        return "courriel_header(c.headers, ?, ?)"
+    if isinstance(key, BodyContains):
+        args.extend((key.text.casefold(), int(key.whole)))
+        return "courriel_body(c.blob, ?, ?)"
+    if isinstance(key, ModSeqAtLeast):
+        args.append(key.modseq)
+        return "m.modseq >= ?"
+    raise TypeError(f"unknown search key {key!r}")
+
+
+def search_sql(mailbox_id: int, key: SearchKey, sort: Sequence[SortKey] = ()) -> tuple[str, list[Any]]:
+    args: list[Any] = [mailbox_id]
+    where = compile_key(key, args)
+    order = []
+    for s in sort:
+        col = _SORT_COLUMNS.get(s.name.lower())
+        if col is None:
+            raise ValueError(f"unknown sort key {s.name}")
+        order.append(f"{col} {'DESC' if s.reverse else 'ASC'}")
+    order.append("m.uid")
+    return (
+        "SELECT m.uid FROM messages m JOIN contents c ON c.id = m.content_id"
+        f" WHERE m.mailbox_id = ? AND {where} ORDER BY {', '.join(order)}",
+        args,
+    )
+
+
+def register_functions(
+    conn: sqlite3.Connection, read_blob: Callable[[str], bytes], text_of: Callable[[bytes, bool], str]
+) -> None:
+    def header(headers_json: str, name: str, needle: str) -> int:
+        from courriel.mime import decode_header_value
+
+        for hname, value in json.loads(headers_json):
+            if hname.lower() == name and (not needle or needle in decode_header_value(value).casefold()):
+                return 1
+        return 0
+
+    def body(blob: str, needle: str, whole: int) -> int:
+        try:
+            data = read_blob(blob)
+        except OSError:
+            return 0
+        return 1 if needle in text_of(data, bool(whole)).casefold() else 0
+
+    conn.create_function("courriel_header", 3, header, deterministic=True)
+    conn.create_function("courriel_body", 3, body, deterministic=True)

@@ -1,0 +1,443 @@
+"""The SQLite backend of :class:`courriel.store.api.Store`."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from courriel.auth import passwords
+from courriel.store import names
+from courriel.store.api import (
+    Alias,
+    Appended,
+    AppendTarget,
+    Credentials,
+    Domain,
+    Flag,
+    FlagMode,
+    FlagResult,
+    InvalidName,
+    Mailbox,
+    MessageInfo,
+    MessageRecord,
+    NewMessage,
+    NotFound,
+    SearchKey,
+    SortKey,
+    Store,
+    StoreStats,
+    Usage,
+    User,
+)
+from courriel.store.blobs import BlobStore
+from courriel.store.changes import ChangeHub
+from courriel.store.content import searchable_text, summarize
+from courriel.store.sqlite import accounts, db
+from courriel.store.sqlite import messages as msg_ops
+from courriel.store.sqlite.rows import (
+    INFO_COLS,
+    MAILBOX_COLS,
+    RECORD_COLS,
+    USER_COLS,
+    mailbox,
+    message_info,
+    message_record,
+    user,
+)
+from courriel.store.sqlite.search import register_functions, search_sql
+
+
+class SQLiteStore(Store):
+    """Open with :meth:`open` (from inside a running event loop); close with :meth:`close`."""
+
+    def __init__(self, db_path: Path, blob_root: Path, max_mime_depth: int = 100) -> None:
+        self.db_path = db_path
+        self.blobs = BlobStore(blob_root)
+        self.changes = ChangeHub()
+        self.max_mime_depth = max_mime_depth
+        self._writer = db.Writer(db_path, self.blobs, self.changes)
+        self._readers = db.Readers(db_path, on_connect=self._register)
+        self._closed = False
+
+    def _register(self, conn: sqlite3.Connection) -> None:
+        register_functions(conn, self.blobs.get, searchable_text)
+
+    @classmethod
+    async def open(cls, db_path: Path, blob_root: Path, max_mime_depth: int = 100) -> SQLiteStore:
+        store = cls(db_path, blob_root, max_mime_depth)
+        store.changes.bind(asyncio.get_running_loop())
+        await asyncio.to_thread(store._migrate)
+        store._writer.start()
+        return store
+
+    def _migrate(self) -> None:
+        conn = db.connect(self.db_path)
+        try:
+            db.migrate(conn)
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._writer.stop)
+        self._readers.close()
+
+    # --- helpers ---------------------------------------------------------------------------
+    async def _write(self, op: db.Op, orphan_blobs: list[str] | None = None) -> Any:
+        return await self._writer.submit(op, orphan_blobs)
+
+    async def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return await self._readers.run(lambda c: c.execute(sql, args).fetchone())
+
+    async def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        return await self._readers.run(lambda c: c.execute(sql, args).fetchall())
+
+    async def _user_id(self, address: str) -> int:
+        row = await self._one("SELECT id FROM users WHERE address = ?", (names.normalize_address(address),))
+        if row is None:
+            raise NotFound(f"no user {address}")
+        return int(row[0])
+
+    # --- domains, users, aliases ---------------------------------------------------------------
+    async def add_domain(self, name: str) -> Domain:
+        name = names.normalize_domain(name)
+        result: Domain = await self._write(lambda tx: accounts.add_domain(tx, name))
+        return result
+
+    async def list_domains(self) -> list[Domain]:
+        return [Domain(r[0], r[1]) for r in await self._all("SELECT id, name FROM domains ORDER BY name")]
+
+    async def delete_domain(self, name: str) -> None:
+        name = names.normalize_domain(name)
+        await self._write(lambda tx: accounts.delete_domain(tx, name))
+
+    async def is_local_domain(self, name: str) -> bool:
+        try:
+            name = names.normalize_domain(name)
+        except InvalidName:
+            return False
+        return await self._one("SELECT 1 FROM domains WHERE name = ?", (name,)) is not None
+
+    async def add_user(self, address: str, password: str, quota_bytes: int = 0, quota_messages: int = 0) -> User:
+        address = names.normalize_address(address)
+        secrets = await asyncio.to_thread(passwords.derive, password)
+        result: User = await self._write(
+            lambda tx: accounts.add_user(tx, address, secrets, quota_bytes, quota_messages)
+        )
+        return result
+
+    async def set_password(self, address: str, password: str) -> None:
+        address = names.normalize_address(address)
+        secrets = await asyncio.to_thread(passwords.derive, password)
+        await self._write(lambda tx: accounts.set_secrets(tx, accounts.user_id_of(tx, address), secrets))
+
+    async def set_apop_secret(self, address: str, secret: str | None) -> None:
+        address = names.normalize_address(address)
+
+        def op(tx: db.Tx) -> None:
+            tx.run("UPDATE users SET apop_secret = ? WHERE id = ?", (secret, accounts.user_id_of(tx, address)))
+
+        await self._write(op)
+
+    async def set_quota(self, address: str, quota_bytes: int, quota_messages: int) -> None:
+        address = names.normalize_address(address)
+
+        def op(tx: db.Tx) -> None:
+            tx.run(
+                "UPDATE users SET quota_bytes = ?, quota_messages = ? WHERE id = ?",
+                (quota_bytes, quota_messages, accounts.user_id_of(tx, address)),
+            )
+
+        await self._write(op)
+
+    async def get_user(self, address: str) -> User | None:
+        try:
+            address = names.normalize_address(address)
+        except InvalidName:
+            return None
+        row = await self._one(f"SELECT {USER_COLS} FROM users WHERE address = ?", (address,))
+        return user(row) if row else None
+
+    async def get_user_by_id(self, user_id: int) -> User | None:
+        row = await self._one(f"SELECT {USER_COLS} FROM users WHERE id = ?", (user_id,))
+        return user(row) if row else None
+
+    async def list_users(self, domain: str | None = None) -> list[User]:
+        if domain is None:
+            rows = await self._all(f"SELECT {USER_COLS} FROM users ORDER BY address")
+        else:
+            rows = await self._all(
+                f"SELECT {USER_COLS} FROM users WHERE domain_id = (SELECT id FROM domains WHERE name = ?)"
+                " ORDER BY address",
+                (names.normalize_domain(domain),),
+            )
+        return [user(r) for r in rows]
+
+    async def delete_user(self, address: str) -> None:
+        address = names.normalize_address(address)
+        await self._write(lambda tx: accounts.delete_user(tx, address))
+
+    async def get_credentials(self, address: str) -> Credentials | None:
+        try:
+            address = names.normalize_address(address)
+        except InvalidName:
+            return None
+        row = await self._one(
+            "SELECT id, address, password_hash, scram_salt, scram_iterations, scram_stored_key,"
+            " scram_server_key, apop_secret FROM users WHERE address = ? AND disabled = 0",
+            (address,),
+        )
+        return Credentials(*row) if row else None
+
+    async def add_alias(self, address: str, targets: Sequence[str]) -> Alias:
+        address = _alias_address(address)
+        clean = [names.normalize_address(t) for t in targets]
+        if not clean:
+            raise InvalidName("an alias needs at least one target")
+        await self._write(lambda tx: accounts.add_alias(tx, address, clean))
+        alias = await self.get_alias(address)
+        assert alias is not None
+        return alias
+
+    async def delete_alias(self, address: str, targets: Sequence[str] = ()) -> None:
+        address = _alias_address(address)
+        clean = [names.normalize_address(t) for t in targets]
+        await self._write(lambda tx: accounts.delete_alias(tx, address, clean))
+
+    async def get_alias(self, address: str) -> Alias | None:
+        try:
+            address = _alias_address(address)
+        except InvalidName:
+            return None
+        rows = await self._all("SELECT target FROM aliases WHERE address = ? ORDER BY target", (address,))
+        return Alias(address, tuple(r[0] for r in rows)) if rows else None
+
+    async def list_aliases(self) -> list[Alias]:
+        grouped: dict[str, list[str]] = {}
+        for address, target in await self._all("SELECT address, target FROM aliases ORDER BY address, target"):
+            grouped.setdefault(address, []).append(target)
+        return [Alias(a, tuple(t)) for a, t in grouped.items()]
+
+    # --- mailboxes -------------------------------------------------------------------------------
+    async def create_mailbox(self, user_id: int, name: str, special_use: str | None = None) -> Mailbox:
+        result: Mailbox = await self._write(lambda tx: accounts.create_mailbox(tx, user_id, name, special_use))
+        return result
+
+    async def delete_mailbox(self, user_id: int, name: str) -> None:
+        await self._write(lambda tx: accounts.delete_mailbox(tx, user_id, name))
+
+    async def rename_mailbox(self, user_id: int, old: str, new: str) -> None:
+        await self._write(lambda tx: accounts.rename_mailbox(tx, user_id, old, new))
+
+    async def get_mailbox(self, user_id: int, name: str) -> Mailbox | None:
+        try:
+            name = names.normalize_mailbox(name)
+        except InvalidName:
+            return None
+        row = await self._one(f"SELECT {MAILBOX_COLS} FROM mailboxes WHERE user_id = ? AND name = ?", (user_id, name))
+        return mailbox(row) if row else None
+
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
+        row = await self._one(f"SELECT {MAILBOX_COLS} FROM mailboxes WHERE id = ?", (mailbox_id,))
+        return mailbox(row) if row else None
+
+    async def list_mailboxes(self, user_id: int) -> list[Mailbox]:
+        rows = await self._all(f"SELECT {MAILBOX_COLS} FROM mailboxes WHERE user_id = ? ORDER BY name", (user_id,))
+        return [mailbox(r) for r in rows]
+
+    async def subscribe(self, user_id: int, name: str) -> None:
+        name = names.normalize_mailbox(name)
+        await self._write(
+            lambda tx: tx.run("INSERT OR IGNORE INTO subscriptions (user_id, name) VALUES (?, ?)", (user_id, name))
+        )
+
+    async def unsubscribe(self, user_id: int, name: str) -> None:
+        name = names.normalize_mailbox(name)
+        await self._write(
+            lambda tx: tx.run("DELETE FROM subscriptions WHERE user_id = ? AND name = ?", (user_id, name))
+        )
+
+    async def list_subscriptions(self, user_id: int) -> list[str]:
+        rows = await self._all("SELECT name FROM subscriptions WHERE user_id = ? ORDER BY name", (user_id,))
+        return [r[0] for r in rows]
+
+    # --- messages --------------------------------------------------------------------------------
+    async def deliver(
+        self,
+        data: bytes,
+        targets: Sequence[AppendTarget],
+        internal_date: datetime | None = None,
+        mail_from: str | None = None,
+        check_quota: bool = True,
+    ) -> list[Appended]:
+        if not targets:
+            return []
+        for t in targets:
+            names.encode_keywords(t.keywords)
+        idate = int(internal_date.timestamp()) if internal_date is not None else int(time.time())
+        summary, blob = await asyncio.to_thread(self._prepare, data)
+        targets = list(targets)
+        result: list[Appended] = await self._write(
+            lambda tx: msg_ops.deliver(tx, blob, summary, targets, idate, mail_from, check_quota),
+            orphan_blobs=[blob],
+        )
+        return result
+
+    async def append_many(self, mailbox_id: int, items: Sequence[NewMessage]) -> list[Appended]:
+        if not items:
+            return []
+        for item in items:
+            names.encode_keywords(item.keywords)
+        prepared = await asyncio.gather(*(asyncio.to_thread(self._prepare, i.data) for i in items))
+        now = int(time.time())
+        jobs = [
+            (
+                blob,
+                summary,
+                [AppendTarget(mailbox_id, item.flags, item.keywords)],
+                int(item.internal_date.timestamp()) if item.internal_date is not None else now,
+                item.mail_from,
+            )
+            for item, (summary, blob) in zip(items, prepared)
+        ]
+
+        def op(tx: db.Tx) -> list[Appended]:
+            out: list[Appended] = []
+            for blob, summary, targets, idate, mail_from in jobs:
+                out.extend(msg_ops.deliver(tx, blob, summary, targets, idate, mail_from, True))
+            return out
+
+        result: list[Appended] = await self._write(op, orphan_blobs=[j[0] for j in jobs])
+        return result
+
+    def _prepare(self, data: bytes) -> tuple[Any, str]:
+        summary = summarize(data, self.max_mime_depth)
+        return summary, self.blobs.put(data)
+
+    async def copy(self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int) -> list[tuple[int, int]]:
+        uids = list(uids)
+        result: list[tuple[int, int]] = await self._write(
+            lambda tx: msg_ops.copy(tx, src_mailbox_id, uids, dst_mailbox_id, expunge_source=False)
+        )
+        return result
+
+    async def move(self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int) -> list[tuple[int, int]]:
+        uids = list(uids)
+        if src_mailbox_id == dst_mailbox_id:
+            raise InvalidName("source and destination are the same mailbox")
+        result: list[tuple[int, int]] = await self._write(
+            lambda tx: msg_ops.copy(tx, src_mailbox_id, uids, dst_mailbox_id, expunge_source=True)
+        )
+        return result
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        mode: FlagMode,
+        flags: Flag,
+        keywords: frozenset[str] = frozenset(),
+        unchanged_since: int | None = None,
+    ) -> FlagResult:
+        uids = list(uids)
+        result: FlagResult = await self._write(
+            lambda tx: msg_ops.store_flags(tx, mailbox_id, uids, mode, flags, keywords, unchanged_since)
+        )
+        return result
+
+    async def expunge(self, mailbox_id: int, uids: Sequence[int] | None = None) -> list[int]:
+        uid_list = list(uids) if uids is not None else None
+        result: list[int] = await self._write(lambda tx: msg_ops.expunge(tx, mailbox_id, uid_list))
+        return result
+
+    async def list_messages(self, mailbox_id: int, uids: Sequence[int] | None = None) -> list[MessageInfo]:
+        if uids is None:
+            rows = await self._all(
+                f"SELECT {INFO_COLS} FROM messages m WHERE m.mailbox_id = ? ORDER BY m.uid", (mailbox_id,)
+            )
+        else:
+            wanted = sorted(set(uids))
+            rows = await self._readers.run(lambda c: _chunked(c, f"SELECT {INFO_COLS} FROM messages m", mailbox_id, wanted))
+        return [message_info(r) for r in rows]
+
+    async def changed_since(self, mailbox_id: int, modseq: int) -> tuple[list[MessageInfo], list[int]]:
+        def run(c: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+            changed = c.execute(
+                f"SELECT {INFO_COLS} FROM messages m WHERE m.mailbox_id = ? AND m.modseq > ? ORDER BY m.uid",
+                (mailbox_id, modseq),
+            ).fetchall()
+            gone = c.execute(
+                "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid", (mailbox_id, modseq)
+            ).fetchall()
+            return changed, gone
+
+        changed, gone = await self._readers.run(run)
+        return [message_info(r) for r in changed], [r[0] for r in gone]
+
+    async def get_records(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageRecord]:
+        wanted = sorted(set(uids))
+        base = f"SELECT {RECORD_COLS} FROM messages m JOIN contents c ON c.id = m.content_id"
+        rows = await self._readers.run(lambda c: _chunked(c, base, mailbox_id, wanted))
+        return [message_record(r) for r in rows]
+
+    async def read_message(self, blob: str) -> bytes:
+        return await asyncio.to_thread(self.blobs.get, blob)
+
+    async def search(self, mailbox_id: int, key: SearchKey) -> list[int]:
+        sql, args = search_sql(mailbox_id, key)
+        rows = await self._all(sql, tuple(args))
+        return [r[0] for r in rows]
+
+    async def sort(self, mailbox_id: int, keys: Sequence[SortKey], key: SearchKey) -> list[int]:
+        sql, args = search_sql(mailbox_id, key, keys)
+        rows = await self._all(sql, tuple(args))
+        return [r[0] for r in rows]
+
+    async def usage(self, user_id: int) -> Usage:
+        row = await self._one(
+            "SELECT COALESCE(SUM(size), 0), COALESCE(SUM(messages), 0) FROM mailboxes WHERE user_id = ?", (user_id,)
+        )
+        return Usage(int(row[0]), int(row[1]))
+
+    async def stats(self) -> StoreStats:
+        def run(c: sqlite3.Connection) -> StoreStats:
+            users = c.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+            boxes, msgs, size = c.execute(
+                "SELECT COUNT(*), COALESCE(SUM(messages), 0), COALESCE(SUM(size), 0) FROM mailboxes"
+            ).fetchone()
+            blobs = c.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM contents").fetchone()
+            return StoreStats(users, boxes, msgs, size, {"files": blobs[0], "file_bytes": blobs[1]})
+
+        return await self._readers.run(run)
+
+    async def check(self) -> list[str]:
+        from courriel.store.sqlite.check import check_invariants
+
+        return await self._readers.run(lambda c: check_invariants(c, self.blobs))
+
+
+def _alias_address(address: str) -> str:
+    address = address.strip()
+    if address.startswith("@"):
+        return "@" + names.normalize_domain(address[1:])
+    return names.normalize_address(address)
+
+
+def _chunked(c: sqlite3.Connection, base: str, mailbox_id: int, uids: list[int]) -> list[Any]:
+    rows: list[Any] = []
+    for i in range(0, len(uids), 500):
+        chunk = uids[i : i + 500]
+        rows.extend(
+            c.execute(
+                f"{base} WHERE m.mailbox_id = ? AND m.uid IN ({','.join('?' * len(chunk))}) ORDER BY m.uid",
+                (mailbox_id, *chunk),
+            ).fetchall()
+        )
+    return rows
