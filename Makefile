@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(BIN)/python scripts/demo.py $(DATA)
 
 test: $(STAMP) lint
+	scripts/test-deps
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -23,6 +24,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	scripts/test-deps
 	$(BIN)/python -m bench
 
 clean:

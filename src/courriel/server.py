@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from courriel.auth.limits import AuthLimiter
 from courriel.config import Config
+from courriel.net import ConnectionLimiter
 from courriel.store import open_store
 from courriel.store.api import Store
 from courriel.tls import server_context
@@ -38,9 +40,18 @@ class Service(Protocol):
 
 @dataclass
 class Context:
+    """What every service shares: configuration, store, TLS, and the process-wide limits."""
+
     cfg: Config
     store: Store
+    connections: ConnectionLimiter = field(init=False)
+    auth_limiter: AuthLimiter = field(init=False)
     _ssl: ssl.SSLContext | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        limits = self.cfg.limits
+        self.connections = ConnectionLimiter(limits.max_connections, limits.max_connections_per_ip)
+        self.auth_limiter = AuthLimiter(max_failures=limits.max_auth_failures)
 
     def ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:

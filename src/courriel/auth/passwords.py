@@ -8,6 +8,7 @@ HMAC(SaltedPassword, "Server Key") (RFC 5802 §3).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -80,3 +81,9 @@ def verify(password_hash: str, password: str) -> bool:
 def generate_password(length: int = 20) -> str:
     alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A real hash of nothing, to verify against when the user does not exist (same cost)."""
+    return str(_hasher.hash(secrets.token_hex(16)))

@@ -215,7 +215,7 @@ class Writer:
         try:
             new_blobs = [b for ok, _, tx in outcomes if ok for b in tx.new_blobs]
             if new_blobs:
-                self._blobs.sync_dirs(new_blobs)
+                self._blobs.sync(new_blobs)
             conn.execute("COMMIT")
         except BaseException as exc:
             try:

@@ -319,7 +319,7 @@ class SQLiteStore(Store):
 
     def _prepare(self, data: bytes) -> tuple[Any, str]:
         summary = summarize(data, self.max_mime_depth)
-        return summary, self.blobs.put(data)
+        return summary, self.blobs.put(data, sync=False)
 
     async def copy(self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int) -> list[tuple[int, int]]:
         uids = list(uids)

@@ -1,6 +1,6 @@
 """Throughput of the mbox and Maildir readers and writers.
 
-    python -m courriel.mailformats.bench [messages] [--fsync]
+    python -m bench.mailformats_io [messages] [--fsync]
 
 Builds a synthetic mbox (sizes from 200 bytes to 60 kB, quoted From lines, 8-bit
 bytes) in a temporary directory and reports messages/s and MB/s for each step.
@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .item import MailItem
-from .maildir import MaildirWriter, read_maildir
-from .mbox import count_mbox, read_mbox, write_mbox
+from courriel.mailformats.item import MailItem
+from courriel.mailformats.maildir import MaildirWriter, read_maildir
+from courriel.mailformats.mbox import count_mbox, read_mbox, write_mbox
 
 
 def synthetic_items(n: int, seed: int = 1) -> list[MailItem]:

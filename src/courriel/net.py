@@ -1,0 +1,190 @@
+"""TCP listeners shared by every protocol: implicit TLS, STARTTLS, connection limits, shutdown.
+
+A protocol gives a handler ``async def handle(conn: Connection) -> None``; a
+:class:`Listener` binds the configured addresses, enforces the connection limits (total and
+per client address, across all listeners of the process through one
+:class:`ConnectionLimiter`) and, on stop, calls each live connection's ``on_shutdown`` hook
+(SMTP answers 421, IMAP says BYE) before closing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import ssl
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: StreamReader buffer limit: a line longer than this is a protocol error.
+DEFAULT_READ_LIMIT = 64 * 1024
+
+
+class ConnectionLimiter:
+    def __init__(self, max_total: int, max_per_ip: int) -> None:
+        self.max_total = max_total
+        self.max_per_ip = max_per_ip
+        self.total = 0
+        self.per_ip: Counter[str] = Counter()
+
+    def acquire(self, ip: str) -> str | None:
+        """None when admitted, else the reason for refusing."""
+        if self.total >= self.max_total:
+            return "too many connections"
+        if self.per_ip[ip] >= self.max_per_ip:
+            return "too many connections from your address"
+        self.total += 1
+        self.per_ip[ip] += 1
+        return None
+
+    def release(self, ip: str) -> None:
+        self.total -= 1
+        self.per_ip[ip] -= 1
+        if self.per_ip[ip] <= 0:
+            del self.per_ip[ip]
+
+
+class Connection:
+    """One client connection: the streams, who is at the other end, and TLS state."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener: str) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.listener = listener
+        peer = writer.get_extra_info("peername") or ("", 0)
+        sock = writer.get_extra_info("sockname") or ("", 0)
+        self.peer_ip: str = peer[0]
+        self.peer_port: int = peer[1]
+        self.local_ip: str = sock[0]
+        self.local_port: int = sock[1]
+        self.on_shutdown: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.writer.get_extra_info("ssl_object") is not None
+
+    def tls_info(self) -> tuple[str, str] | None:
+        """(protocol version, cipher name) when TLS is on, e.g. ('TLSv1.3', 'TLS_AES_256_GCM_SHA384')."""
+        obj: Any = self.writer.get_extra_info("ssl_object")
+        if obj is None:
+            return None
+        cipher = obj.cipher()
+        return (obj.version() or "TLS", cipher[0] if cipher else "")
+
+    @property
+    def is_loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.peer_ip.split("%")[0]).is_loopback
+        except ValueError:
+            return False
+
+    async def start_tls(self, ctx: ssl.SSLContext, timeout: float = 30.0) -> int:
+        """Upgrade to TLS (STARTTLS, STLS). Returns how many plaintext bytes the client had
+        already sent after the command; they are discarded (RFC 3207 §4.2, no command
+        injection across the TLS boundary)."""
+        buffer: bytearray = self.reader._buffer  # type: ignore[attr-defined]
+        pending = len(buffer)
+        buffer.clear()
+        await asyncio.wait_for(self.writer.start_tls(ctx), timeout)
+        return pending
+
+    async def close(self) -> None:
+        try:
+            self.writer.close()
+            await asyncio.wait_for(self.writer.wait_closed(), 5)
+        except (OSError, TimeoutError, ssl.SSLError, asyncio.CancelledError):
+            pass
+
+
+Handler = Callable[[Connection], Awaitable[None]]
+
+
+class Listener:
+    def __init__(
+        self,
+        name: str,
+        addresses: list[tuple[str, int]],
+        handler: Handler,
+        limiter: ConnectionLimiter,
+        ssl_context: ssl.SSLContext | None = None,
+        refuse: Callable[[Connection, str], Awaitable[None]] | None = None,
+        read_limit: int = DEFAULT_READ_LIMIT,
+    ) -> None:
+        self.name = name
+        self.addresses = addresses
+        self.handler = handler
+        self.limiter = limiter
+        self.ssl_context = ssl_context
+        self.refuse = refuse
+        self.read_limit = read_limit
+        self._servers: list[asyncio.Server] = []
+        self._conns: dict[Connection, asyncio.Task[None]] = {}
+
+    async def start(self) -> list[tuple[str, int]]:
+        bound = []
+        for host, port in self.addresses:
+            server = await asyncio.start_server(
+                self._accept,
+                host,
+                port,
+                ssl=self.ssl_context,
+                ssl_handshake_timeout=30 if self.ssl_context else None,
+                limit=self.read_limit,
+                reuse_address=True,
+            )
+            self._servers.append(server)
+            for sock in server.sockets:
+                addr = sock.getsockname()
+                bound.append((addr[0], addr[1]))
+        return bound
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(reader, writer, self.name)
+        reason = self.limiter.acquire(conn.peer_ip)
+        if reason is not None:
+            log.warning("%s: refused %s: %s", self.name, conn.peer_ip, reason)
+            try:
+                if self.refuse is not None:
+                    await asyncio.wait_for(self.refuse(conn, reason), 5)
+            except (OSError, TimeoutError, ssl.SSLError):
+                pass
+            await conn.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._conns[conn] = task
+        try:
+            await self.handler(conn)
+        except (ConnectionError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+            log.debug("%s: %s: connection ended: %s", self.name, conn.peer_ip, exc)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("%s: session with %s failed", self.name, conn.peer_ip)
+        finally:
+            self._conns.pop(conn, None)
+            self.limiter.release(conn.peer_ip)
+            await conn.close()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        for server in self._servers:
+            server.close()
+        for conn in list(self._conns):
+            if conn.on_shutdown is not None:
+                try:
+                    await asyncio.wait_for(conn.on_shutdown(), 2)
+                except (OSError, TimeoutError, ssl.SSLError, RuntimeError):
+                    pass
+        tasks = list(self._conns.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=grace)
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()

@@ -1,0 +1,121 @@
+"""A real courriel server for protocol tests: `courriel init`, users, free loopback ports,
+`courriel serve` as a child process, stopped with SIGTERM.
+
+    with CourrielServer(tmp_path, users={"alice@example.test": "pw"}) as srv:
+        srv.port("imap")  # the port it listens on
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import TracebackType
+
+LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def courriel_cmd(*args: str, data: Path | None = None, stdin: str | None = None,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    base = [sys.executable, "-m", "courriel"] + (["-d", str(data)] if data else [])
+    proc = subprocess.run([*base, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"courriel {' '.join(args)}: {proc.stderr}")
+    return proc
+
+
+class CourrielServer:
+    def __init__(
+        self,
+        root: Path,
+        users: dict[str, str] | None = None,
+        domain: str = "example.test",
+        only: tuple[str, ...] | None = None,
+        env: dict[str, str] | None = None,
+        plaintext_auth: bool = False,
+    ) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.domain = domain
+        self.users = users if users is not None else {f"alice@{domain}": "alice-pw", f"bob@{domain}": "bob-pw"}
+        self.only = only
+        self.ports = {name: free_port() for name in LISTENERS}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("COURRIEL_")}
+        for name, port in self.ports.items():
+            self.env[f"COURRIEL_{name.upper()}_LISTEN"] = f"127.0.0.1:{port}"
+        if plaintext_auth:
+            for name in ("imap", "pop3", "submission"):
+                self.env[f"COURRIEL_{name.upper()}_ALLOW_PLAINTEXT_AUTH"] = "true"
+        self.env.update(env or {})
+        self.proc: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+        self.stderr: list[str] = []
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return courriel_cmd(*args, data=self.data, stdin=stdin, env=self.env)
+
+    def port(self, name: str) -> int:
+        return self.ports[name]
+
+    @property
+    def cert(self) -> Path:
+        return self.data / "tls" / "cert.pem"
+
+    def start(self) -> CourrielServer:
+        if not (self.data / "courriel.toml").exists():
+            courriel_cmd("init", str(self.data), "--domain", self.domain, "--hostname", "mail." + self.domain, env=self.env)
+            for address, password in self.users.items():
+                self.cli("user", "add", address, "--password-stdin", stdin=password + "\n")
+        args = [sys.executable, "-m", "courriel", "-d", str(self.data), "serve"]
+        if self.only:
+            args += ["--only", ",".join(self.only)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        threading.Thread(target=self._drain, args=(self.proc.stderr, self.stderr), daemon=True).start()
+        for line in self.proc.stdout:
+            self.output.append(line.rstrip("\n"))
+            if line.strip() == "courriel: ready":
+                break
+        else:
+            raise RuntimeError("courriel serve exited before ready:\n" + "".join(self.stderr))
+        threading.Thread(target=self._drain, args=(self.proc.stdout, self.output), daemon=True).start()
+        return self
+
+    @staticmethod
+    def _drain(stream: object, sink: list[str]) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            sink.append(line.rstrip("\n"))
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc is None:
+            return 0
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def __enter__(self) -> CourrielServer:
+        return self.start()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
