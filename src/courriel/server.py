@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import logging
 import signal
 import ssl
@@ -25,8 +26,27 @@ from courriel.tls import server_context
 
 log = logging.getLogger("courriel")
 
-#: configuration section -> "module:factory". Filled in as the protocol servers land.
-FACTORIES: dict[str, str] = {}
+#: configuration section -> "module:factory"; a module not (yet) present is reported as
+#: "not available" by serve.
+FACTORIES: dict[str, str] = {
+    "smtp": "courriel.smtp.server:smtp_service",
+    "submission": "courriel.smtp.server:submission_service",
+    "submissions": "courriel.smtp.server:submissions_service",
+    "imap": "courriel.imap.server:imap_service",
+    "imaps": "courriel.imap.server:imaps_service",
+    "pop3": "courriel.pop3.server:pop3_service",
+    "pop3s": "courriel.pop3.server:pop3s_service",
+}
+
+
+def available(section: str) -> bool:
+    if section not in FACTORIES:
+        return False
+    module = FACTORIES[section].partition(":")[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 class Service(Protocol):
@@ -84,7 +104,7 @@ async def serve(cfg: Config, only: set[str] | None = None, ready: Callable[[str]
         for name, section in listeners.items():
             if (only is not None and name not in only) or not section.addresses():
                 continue
-            if name not in FACTORIES:
+            if not available(name):
                 ready(f"courriel: {name}: not available in this release")
                 continue
             service = load_factory(name)(ctx)

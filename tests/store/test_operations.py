@@ -336,3 +336,18 @@ def test_reopen_keeps_everything(runner: StoreRunner) -> None:
     runner.reopen()
     (rec,) = runner.run(runner.store.get_records(inbox.id, [1]))
     assert hashlib.sha256(runner.run(runner.store.read_message(rec.blob))).digest() == hashlib.sha256(data).digest()
+
+
+def test_claim_recent(runner: StoreRunner) -> None:
+    s = runner.store
+    alice, _ = setup_users(runner)
+    inbox = runner.run(s.get_mailbox(alice, INBOX))
+    assert inbox
+    for i in range(3):
+        runner.run(s.append(inbox.id, message(f"m{i}")))
+    assert runner.run(s.claim_recent(inbox.id)) == 1  # UIDs 1..3 are recent for this session
+    assert runner.run(s.claim_recent(inbox.id)) == 4  # and for nobody else
+    runner.run(s.append(inbox.id, message("new")))
+    assert runner.run(s.claim_recent(inbox.id, upto_uid=4)) == 4  # nothing below 4 left
+    assert runner.run(s.claim_recent(inbox.id)) == 4  # UID 4 claimed now
+    assert runner.run(s.claim_recent(inbox.id)) == 5

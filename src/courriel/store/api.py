@@ -509,6 +509,15 @@ class Store(abc.ABC):
         """UIDs matching ``key`` in RFC 5256 order (ties broken by UID)."""
 
     @abc.abstractmethod
+    async def claim_recent(self, mailbox_id: int, upto_uid: int | None = None) -> int:
+        """Claim the \\Recent messages of a mailbox for one session (RFC 3501 §2.3.2).
+
+        Returns the first UID that is recent for the caller (messages from it up to
+        ``upto_uid``, exclusive, or up to UIDNEXT when None, are recent for that session only);
+        later callers get none of them.
+        """
+
+    @abc.abstractmethod
     async def usage(self, user_id: int) -> Usage: ...
 
     @abc.abstractmethod

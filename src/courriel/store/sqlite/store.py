@@ -400,6 +400,20 @@ class SQLiteStore(Store):
         rows = await self._all(sql, tuple(args))
         return [r[0] for r in rows]
 
+    async def claim_recent(self, mailbox_id: int, upto_uid: int | None = None) -> int:
+        def op(tx: db.Tx) -> int:
+            row = tx.one("SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,))
+            if row is None:
+                raise NotFound("no such mailbox")
+            first, uidnext = int(row[0]), int(row[1])
+            upto = uidnext if upto_uid is None else min(upto_uid, uidnext)
+            if upto > first:
+                tx.run("UPDATE mailboxes SET recent_uid = ? WHERE id = ?", (upto, mailbox_id))
+            return first
+
+        result: int = await self._write(op)
+        return result
+
     async def usage(self, user_id: int) -> Usage:
         row = await self._one(
             "SELECT COALESCE(SUM(size), 0), COALESCE(SUM(messages), 0) FROM mailboxes WHERE user_id = ?", (user_id,)
