@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
-import sys
 from typing import Any
 
 from courriel.cli.main import data_dir, run_async
 from courriel.config import load_config
+from courriel.logs import setup_logging
 
 
 def register(sub: Any) -> None:
@@ -25,11 +24,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = load_config(data_dir(args))
     if args.log_format:
         cfg.server.log_format = args.log_format
-    logging.basicConfig(
-        level=cfg.server.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(cfg.server.log_level, cfg.server.log_format)
     only = {s.strip() for s in args.only.split(",") if s.strip()} if args.only else None
     ready = functools.partial(print, flush=True)
     return run_async(serve, cfg, only, ready)
