@@ -36,14 +36,14 @@ CREATE TABLE contents (
     preview        TEXT NOT NULL DEFAULT '',
     has_attachment INTEGER NOT NULL DEFAULT 0
 );
-INSERT INTO "contents" VALUES(1,'20261129/8ff407e4636cdb918fe4ff5e',77,2,NULL,NULL,'[null,"one",[["Bob",null,"bob","example.test"]],0,0,[[null,null,"alice","example.test"]],null,null,null,null]','["text","plain",[["charset","us-ascii"]],null,null,null,"7bit",7,1,null,null,[],null,null,null,0,70,77,[],null,null]','one','one','bob <bob@example.test>','alice@example.test','','','one','bob','alice','','bob','alice@example.test',NULL,NULL,NULL,'[["From"," Bob <bob@example.test>"],["To"," alice@example.test"],["Subject"," one"]]','first',0);
-INSERT INTO "contents" VALUES(2,'20261129/532beb0eb7ff2bfc92a67de6',330,2,NULL,NULL,'[null,"=?utf-8?q?zw=C3=B6lf?=",[["=?utf-8?q?J=C3=B6rg?=",null,"j","example.org"]],0,0,[[null,null,"alice","example.test"]],null,null,null,null]','["multipart","mixed",[["boundary","b"]],null,null,null,"7bit",164,null,null,null,[],null,null,null,0,166,330,[["text","plain",[["charset","utf-8"]],null,null,null,"7bit",7,1,null,null,[],null,null,null,171,214,221,[],null,null],["application","octet-stream",[["name","x.bin"]],null,null,null,"base64",4,null,null,null,[],null,null,null,228,317,321,[],null,null]],null,null]','zwölf','zwölf','jörg <j@example.org>','alice@example.test','','','zwölf','j','alice','','jörg','alice@example.test',NULL,NULL,NULL,'[["From"," =?utf-8?q?J=C3=B6rg?= <j@example.org>"],["To"," alice@example.test"],["Subject"," =?utf-8?q?zw=C3=B6lf?="],["MIME-Version"," 1.0"],["Content-Type"," multipart/mixed; boundary=b"]]','Grüße',1);
+INSERT INTO "contents" VALUES(1,'20261129/149be32fde3856d6b2711ec9',77,2,NULL,NULL,'[null,"one",[["Bob",null,"bob","example.test"]],0,0,[[null,null,"alice","example.test"]],null,null,null,null]','["text","plain",[["charset","us-ascii"]],null,null,null,"7bit",7,1,null,null,[],null,null,null,0,70,77,[],null,null]','one','one','bob <bob@example.test>','alice@example.test','','','one','bob','alice','','bob','alice@example.test',NULL,NULL,NULL,'[["From"," Bob <bob@example.test>"],["To"," alice@example.test"],["Subject"," one"]]','first',0);
+INSERT INTO "contents" VALUES(2,'20261129/840b4f9b9600761508e5fccc',330,2,NULL,NULL,'[null,"=?utf-8?q?zw=C3=B6lf?=",[["=?utf-8?q?J=C3=B6rg?=",null,"j","example.org"]],0,0,[[null,null,"alice","example.test"]],null,null,null,null]','["multipart","mixed",[["boundary","b"]],null,null,null,"7bit",164,null,null,null,[],null,null,null,0,166,330,[["text","plain",[["charset","utf-8"]],null,null,null,"7bit",7,1,null,null,[],null,null,null,171,214,221,[],null,null],["application","octet-stream",[["name","x.bin"]],null,null,null,"base64",4,null,null,null,[],null,null,null,228,317,321,[],null,null]],null,null]','zwölf','zwölf','jörg <j@example.org>','alice@example.test','','','zwölf','j','alice','','jörg','alice@example.test',NULL,NULL,NULL,'[["From"," =?utf-8?q?J=C3=B6rg?= <j@example.org>"],["To"," alice@example.test"],["Subject"," =?utf-8?q?zw=C3=B6lf?="],["MIME-Version"," 1.0"],["Content-Type"," multipart/mixed; boundary=b"]]','Grüße',1);
 CREATE TABLE domains (
     id      INTEGER PRIMARY KEY,
     name    TEXT NOT NULL UNIQUE COLLATE NOCASE,
     created INTEGER NOT NULL
 );
-INSERT INTO "domains" VALUES(1,'example.test',1795911700);
+INSERT INTO "domains" VALUES(1,'example.test',1795911877);
 CREATE TABLE expunged (
     mailbox_id INTEGER NOT NULL,
     uid        INTEGER NOT NULL,
@@ -66,20 +66,20 @@ CREATE TABLE mailboxes (
     size          INTEGER NOT NULL DEFAULT 0, recent_uid INTEGER NOT NULL DEFAULT 1,
     UNIQUE (user_id, name)
 );
-INSERT INTO "mailboxes" VALUES(1,1,'INBOX',1795911700,4,15,NULL,0,2,1,0,407,1);
-INSERT INTO "mailboxes" VALUES(2,1,'Sent',1795911701,1,3,'\Sent',0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(3,1,'Drafts',1795911702,1,4,'\Drafts',0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(4,1,'Trash',1795911703,1,5,'\Trash',0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(5,1,'Junk',1795911704,1,6,'\Junk',0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(6,1,'Archive',1795911705,1,7,'\Archive',0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(7,2,'INBOX',1795911706,1,2,NULL,0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(8,2,'Sent',1795911707,1,3,'\Sent',0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(9,2,'Drafts',1795911708,1,4,'\Drafts',0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(10,2,'Trash',1795911709,1,5,'\Trash',0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(11,2,'Junk',1795911710,1,6,'\Junk',0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(12,2,'Archive',1795911711,1,7,'\Archive',0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(13,1,'Work',1795911712,1,11,NULL,0,0,0,0,0,1);
-INSERT INTO "mailboxes" VALUES(14,1,'Work/2026',1795911713,3,13,NULL,0,2,1,0,407,1);
+INSERT INTO "mailboxes" VALUES(1,1,'INBOX',1795911877,4,15,NULL,0,2,1,0,407,1);
+INSERT INTO "mailboxes" VALUES(2,1,'Sent',1795911878,1,3,'\Sent',0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(3,1,'Drafts',1795911879,1,4,'\Drafts',0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(4,1,'Trash',1795911880,1,5,'\Trash',0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(5,1,'Junk',1795911881,1,6,'\Junk',0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(6,1,'Archive',1795911882,1,7,'\Archive',0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(7,2,'INBOX',1795911883,1,2,NULL,0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(8,2,'Sent',1795911884,1,3,'\Sent',0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(9,2,'Drafts',1795911885,1,4,'\Drafts',0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(10,2,'Trash',1795911886,1,5,'\Trash',0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(11,2,'Junk',1795911887,1,6,'\Junk',0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(12,2,'Archive',1795911888,1,7,'\Archive',0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(13,1,'Work',1795911889,1,11,NULL,0,0,0,0,0,1);
+INSERT INTO "mailboxes" VALUES(14,1,'Work/2026',1795911890,3,13,NULL,0,2,1,0,407,1);
 CREATE TABLE messages (
     mailbox_id    INTEGER NOT NULL,
     uid           INTEGER NOT NULL,
@@ -92,15 +92,15 @@ CREATE TABLE messages (
     savedate      INTEGER NOT NULL,
     PRIMARY KEY (mailbox_id, uid)
 ) WITHOUT ROWID;
-INSERT INTO "messages" VALUES(1,1,1,8,0,'',77,1795911700,1795911700);
-INSERT INTO "messages" VALUES(1,2,2,9,1,' $Work ',330,1795911700,1795911700);
-INSERT INTO "messages" VALUES(14,1,1,13,0,'',77,1795911700,1795911700);
-INSERT INTO "messages" VALUES(14,2,2,13,1,' $Work ',330,1795911700,1795911700);
+INSERT INTO "messages" VALUES(1,1,1,8,0,'',77,1795911877,1795911877);
+INSERT INTO "messages" VALUES(1,2,2,9,1,' $Work ',330,1795911877,1795911877);
+INSERT INTO "messages" VALUES(14,1,1,13,0,'',77,1795911877,1795911877);
+INSERT INTO "messages" VALUES(14,2,2,13,1,' $Work ',330,1795911877,1795911877);
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
-INSERT INTO "meta" VALUES('uidvalidity','1795911713');
+INSERT INTO "meta" VALUES('uidvalidity','1795911890');
 CREATE TABLE subscriptions (
     user_id INTEGER NOT NULL,
     name    TEXT NOT NULL,
@@ -134,8 +134,8 @@ CREATE TABLE users (
     disabled         INTEGER NOT NULL DEFAULT 0,
     created          INTEGER NOT NULL
 );
-INSERT INTO "users" VALUES(1,'alice@example.test',1,'$argon2id$v=19$m=19456,t=2,p=1$Bd1TTXV822Owy3TM9ez9/w$OTXXK7qO/FniSr5GREeeNyClAaMt//yYSPLfsz4Kn5o',X'D3C5F3F4A1A269C805CF3CB6D8B11A2B',4096,X'F3FC5E0ABCA3A84374D608E2EE0FCF5BC84D9FD47BAA1BBB978EBBC9FC97AFBB',X'FD7306BFFA5E64F8B5DBED4685DC1C0A4277993B8F3B84BD6BACDD58397CD3A8',NULL,0,0,15,0,1795911700);
-INSERT INTO "users" VALUES(2,'bob@example.test',1,'$argon2id$v=19$m=19456,t=2,p=1$SUWyOvitkIcurfH9N74MyA$nrd1babBAgNOEg/WFZc6Osk8pQXIjMgjwdOIQpm3bG8',X'577EEBB487883A2BCCD305FB81F6556A',4096,X'5DFF9FC373F99FF7350BFDAA4D73373AB4E8EB47CF2DA4F16D74576F30CB59D3',X'68B4B0FC35964636078970B16E760BBBB3971BD47E417C92CFA70E3587EE87A9',NULL,10000000,0,7,0,1795911700);
+INSERT INTO "users" VALUES(1,'alice@example.test',1,'$argon2id$v=19$m=19456,t=2,p=1$Jd9zorUEsXHU9OM6Yb53yw$3BAtab0Ht+WX+z3aOadN12oevWlwMyugLuD+BX85i9E',X'649D2412483A45F10E6E5E57028B810B',4096,X'F6CA8E23F6238ED24C1345829523D64456EDD851201169849EC96391965FF888',X'49E123B38F5E96F374F4F331BA621C5359362A021C490AC1D6676AEF5A3CF473',NULL,0,0,15,0,1795911877);
+INSERT INTO "users" VALUES(2,'bob@example.test',1,'$argon2id$v=19$m=19456,t=2,p=1$WQMobCWAyo1a/mp69TD/Xg$+Mo7DUL+wzmfK2m0BNMt47a7iJWYP5SGNLyGbffUSkU',X'87FC6795A4FC8BFC6AD08D53970F89FC',4096,X'799D9C5AC39014A0A62F667C6EEB0E011C04BBDAF804031839F83CB504F3F63E',X'8CA6CEB7CD769797B03727C576A4A8C401EB89FCECD4F828DE197DD96C952885',NULL,10000000,0,7,0,1795911877);
 CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
 CREATE INDEX messages_unseen ON messages (mailbox_id, uid) WHERE (flags & 1) = 0;
 CREATE INDEX messages_content ON messages (content_id);
