@@ -13,7 +13,12 @@ from datetime import UTC, datetime
 
 from courriel.mime.compose import Attachment, compose_message
 from courriel.mime.parse import parse_message
-from courriel.mime.structure import body_from_json, body_to_json, envelope_from_json, envelope_to_json
+from courriel.mime.structure import (
+    body_from_json,
+    body_to_json,
+    envelope_from_json,
+    envelope_to_json,
+)
 
 
 def typical_message() -> bytes:
