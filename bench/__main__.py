@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bench import store_append
+from bench import imap, smtp, store_append
 
 
 def main() -> None:
@@ -13,6 +13,8 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a short run (as inside make test)")
     args = p.parse_args()
     asyncio.run(store_append.run(quick=args.quick))
+    smtp.run(quick=args.quick)
+    imap.run(quick=args.quick)
 
 
 if __name__ == "__main__":

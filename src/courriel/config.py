@@ -119,6 +119,75 @@ class AuthListenerSection(ListenerSection):
 
 
 @dataclass
+class Pop3Section(AuthListenerSection):
+    """``[pop3]``; its protocol keys apply to ``pop3s`` too."""
+
+    #: Seconds without a command before the session closes (RFC 1939 §3: at least 600).
+    idle_timeout: int = 600
+    #: Longest command line accepted, CRLF included (RFC 2449 §4 allows 255).
+    max_command_length: int = 1024
+    #: Failed authentications in one connection before it is closed.
+    max_auth_attempts: int = 3
+    #: Consecutive bad commands (unknown, wrong state, syntax) before the connection is closed.
+    max_bad_commands: int = 20
+
+    def validate(self) -> None:
+        for key in ("idle_timeout", "max_command_length", "max_auth_attempts", "max_bad_commands"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"pop3.{key}: must be positive")
+        if self.max_command_length < 255:
+            raise ConfigError("pop3.max_command_length: must be at least 255 (RFC 2449 §4)")
+
+
+@dataclass
+class SmtpSection(ListenerSection):
+    """``[smtp]``; its protocol keys apply to ``submission`` and ``submissions`` too."""
+
+    #: Recipients accepted per message (RFC 5321 §4.5.3.1.8 asks for at least 100).
+    max_recipients: int = 100
+    #: Seconds to wait for a command (RFC 5321 §4.5.3.2.7: 5 minutes).
+    command_timeout: int = 300
+    #: Seconds to wait for each block of message data (RFC 5321 §4.5.3.2.5-6).
+    data_timeout: int = 600
+    #: Seconds a whole session may last.
+    session_timeout: int = 3600
+    #: Bad commands (unknown, out of sequence, syntax) before the session is closed.
+    max_bad_commands: int = 20
+    #: Failed AUTH attempts in one session before it is closed.
+    max_auth_attempts: int = 3
+    #: Messages per session (then 421 closes it).
+    max_messages_per_session: int = 1000
+
+    def validate(self) -> None:
+        for key in (
+            "max_recipients", "command_timeout", "data_timeout", "session_timeout",
+            "max_bad_commands", "max_auth_attempts", "max_messages_per_session",
+        ):  # fmt: skip
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"smtp.{key}: must be positive")
+
+
+@dataclass
+class ImapSection(AuthListenerSection):
+    """IMAP (``imap``; the ``imaps`` listener shares these settings)."""
+
+    #: Seconds without a command (or in IDLE) before autologout; RFC 9051 §5.4: at least 30 min.
+    idle_timeout: int = 1800
+    #: Longest command line, and longest literal outside APPEND (APPEND: limits.max_message_size).
+    max_line_length: int = 65536
+    #: Concurrent authenticated sessions per user (imap and imaps together).
+    max_connections_per_user: int = 50
+
+    def validate(self) -> None:
+        if self.idle_timeout < 1800:
+            raise ConfigError("imap.idle_timeout: must be at least 1800 seconds (RFC 9051 §5.4)")
+        if self.max_line_length < 1024:
+            raise ConfigError("imap.max_line_length: must be at least 1024")
+        if self.max_connections_per_user <= 0:
+            raise ConfigError("imap.max_connections_per_user: must be positive")
+
+
+@dataclass
 class QuotaSection:
     #: Default per-user quota for new users; 0 means unlimited.
     default_bytes: int = 0
@@ -137,12 +206,12 @@ class Config:
     tls: TLSSection = field(default_factory=TLSSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     quota: QuotaSection = field(default_factory=QuotaSection)
-    smtp: ListenerSection = _listener(2525)
+    smtp: SmtpSection = field(default_factory=lambda: SmtpSection(listen="127.0.0.1:2525"))
     submission: AuthListenerSection = _listener(2587, auth=True)
     submissions: ListenerSection = _listener(2465)
-    imap: AuthListenerSection = _listener(1143, auth=True)
+    imap: ImapSection = field(default_factory=lambda: ImapSection(listen="127.0.0.1:1143"))
     imaps: ListenerSection = _listener(1993)
-    pop3: AuthListenerSection = _listener(1110, auth=True)
+    pop3: Pop3Section = field(default_factory=lambda: Pop3Section(listen="127.0.0.1:1110"))
     pop3s: ListenerSection = _listener(1995)
     http: ListenerSection = _listener(8080)
     #: The data directory this configuration was loaded from (not a key).

@@ -1,0 +1,389 @@
+"""One IMAP connection: framing, states, the dispatch table, unsolicited responses.
+
+The loop reads one complete command (lines and literals, with size limits), parses it with
+the pure parser, checks the state against the command's table entry, runs the handler and
+turns its typed errors into NO / BAD / BYE here, in one place. Responses go into one buffer
+per command, written in large chunks.
+
+Unsolicited EXISTS / EXPUNGE / FETCH come from the store's change feed (RFC 9051 §7): they
+queue in :class:`Selected` and are sent after a command completes or during IDLE, never an
+EXPUNGE while answering FETCH, STORE or SEARCH by sequence number (§7.5.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from courriel.imap import errors
+from courriel.imap.protocol import encoder
+from courriel.imap.protocol.parser import ParseError, parse_command, parse_tag
+from courriel.imap.protocol.reader import literal_suffix
+from courriel.imap.protocol.types import Command
+from courriel.imap.selected import Selected
+from courriel.net import Connection
+from courriel.store.api import (
+    AlreadyExists,
+    Flag,
+    InvalidName,
+    NotFound,
+    QuotaExceeded,
+    Store,
+    StoreError,
+)
+from courriel.store.changes import (
+    Change,
+    FlagsChanged,
+    MailboxDeleted,
+    MailboxRenamed,
+    MessageAdded,
+    MessagesExpunged,
+    Subscription,
+)
+
+if TYPE_CHECKING:
+    from courriel.imap.server import ImapSettings
+
+log = logging.getLogger("courriel.imap")
+
+FLUSH_AT = 256 * 1024
+#: A non-synchronising literal this large is not even skipped: the connection ends.
+DISCARD_MAX = 256 * 1024 * 1024
+PRE_AUTH_LITERAL = 8192
+
+
+class State(enum.Enum):
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+NOT_AUTH = frozenset({State.NOT_AUTHENTICATED})
+AUTHED = frozenset({State.AUTHENTICATED, State.SELECTED})
+SELECTED = frozenset({State.SELECTED})
+ANY = NOT_AUTH | AUTHED
+
+Handler = Callable[["Session", Command], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    handler: Handler
+    states: frozenset[State]
+    #: EXPUNGE responses may be sent at this command's end (RFC 9051 §7.5.1: not after
+    #: FETCH, STORE, SEARCH by sequence number).
+    expunge_ok: bool = True
+
+
+class Session:
+    def __init__(self, conn: Connection, settings: ImapSettings, table: dict[str, Entry]) -> None:
+        self.conn = conn
+        self.settings = settings
+        self.store: Store = settings.ctx.store
+        self.table = table
+        self.state = State.NOT_AUTHENTICATED
+        self.user_id = 0
+        self.address = ""
+        self.rev2 = False  # ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
+        self.utf8 = False  # mailbox names in UTF-8 (IMAP4rev2 or UTF8=ACCEPT)
+        self.selected: Selected | None = None
+        self.out = bytearray()
+        self.wake = asyncio.Event()
+        self._sub: Subscription | None = None
+        self._counted = False
+
+    # --- output --------------------------------------------------------------------------
+    async def flush(self) -> None:
+        if self.out:
+            data = bytes(self.out)
+            self.out.clear()
+            self.conn.writer.write(data)
+            await self.conn.writer.drain()
+
+    async def maybe_flush(self) -> None:
+        if len(self.out) >= FLUSH_AT:
+            await self.flush()
+
+    def untagged(self, text: str | bytes) -> None:
+        if isinstance(text, str):
+            text = text.encode("utf-8")
+        self.out += b"* " + text + b"\r\n"
+
+    def mailbox_name(self, name: str) -> bytes:
+        return encoder.mailbox(name, self.utf8)
+
+    # --- capabilities ----------------------------------------------------------------------
+    @property
+    def plaintext_ok(self) -> bool:
+        return self.conn.tls or self.settings.allow_plaintext_auth
+
+    def capabilities(self) -> str:
+        caps = ["IMAP4rev1", "IMAP4rev2", *self.settings.base_capabilities]
+        if self.state is State.NOT_AUTHENTICATED:
+            if not self.conn.tls and self.settings.starttls:
+                caps.append("STARTTLS")
+            if self.plaintext_ok:
+                caps.extend("AUTH=" + m for m in self.settings.mechanisms)
+            else:
+                caps.append("LOGINDISABLED")
+        return " ".join(caps)
+
+    # --- the loop ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        self.conn.on_shutdown = self._shutdown
+        try:
+            self.untagged(f"OK [CAPABILITY {self.capabilities()}] courriel IMAP4rev2 server ready")
+            await self.flush()
+            while self.state is not State.LOGOUT:
+                try:
+                    async with asyncio.timeout(self.settings.idle_timeout):
+                        data = await self.read_command()
+                except TimeoutError:
+                    self.untagged("BYE autologout: idle for too long")
+                    await self.flush()
+                    return
+                if data is not None:
+                    await self.dispatch(data)
+                await self.flush()
+        except errors.Bye as exc:
+            self.untagged("BYE " + exc.text)
+            try:
+                await self.flush()
+            except (ConnectionError, OSError):
+                pass
+        except asyncio.IncompleteReadError:
+            pass
+        finally:
+            self.close_selected()
+            self.settings.release_user(self)
+
+    async def _shutdown(self) -> None:
+        self.conn.writer.write(b"* BYE server shutting down\r\n")
+        await self.conn.writer.drain()
+
+    # --- framing (RFC 9051 §2.2, §4.3, RFC 7888 LITERAL+) --------------------------------------
+    async def _read_line(self) -> tuple[bytes | None, bytes]:
+        """A line with its LF, or (None, tail) when it exceeded the limit and was discarded."""
+        reader = self.conn.reader
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError as exc:
+            tail = b""
+            head = b""
+            found = "found" in str(exc) and "not found" not in str(exc)
+            while True:
+                chunk = await reader.readexactly(exc.consumed)
+                head = head or chunk[:64]
+                tail = (tail + chunk)[-64:]
+                if found:
+                    break
+                try:
+                    rest = await reader.readuntil(b"\n")
+                    tail = (tail + rest)[-64:]
+                    break
+                except asyncio.LimitOverrunError as again:
+                    exc = again
+                    found = "found" in str(exc) and "not found" not in str(exc)
+            if found:
+                tail = (tail + await reader.readuntil(b"\n"))[-64:]
+            # The start (for the tag) and the end (for a literal announcement) of the line.
+            return None, head + b"\0" + tail
+        if not line.endswith(b"\n"):
+            raise asyncio.IncompleteReadError(line, None)
+        return line, line
+
+    def _literal_limit(self, head: bytes) -> int:
+        if self.state is State.NOT_AUTHENTICATED:
+            return PRE_AUTH_LITERAL
+        words = head.split(b" ", 3)
+        if len(words) > 1 and words[1].upper() == b"APPEND":
+            return self.settings.max_message_size
+        return self.settings.max_line_length
+
+    async def _skip(self, n: int) -> None:
+        while n > 0:
+            chunk = await self.conn.reader.read(min(n, 1 << 20))
+            if not chunk:
+                raise asyncio.IncompleteReadError(b"", n)
+            n -= len(chunk)
+
+    async def read_command(self) -> bytes | None:
+        """One complete command, or None when it was refused while being read (answered)."""
+        parts: list[bytes] = []
+        head = b""
+        size = 0
+        error: errors.ImapError | None = None
+        while True:
+            line, tail = await self._read_line()
+            if not parts and not head:
+                head = line if line is not None else tail
+            if line is None:
+                error = error or errors.Bad("line too long", "TOOBIG")
+            elif error is None:
+                parts.append(line)
+                size += len(line)
+            lit = literal_suffix(tail)
+            if lit is None:
+                break
+            n, nonsync, _binary = lit
+            limit = self._literal_limit(head)
+            if error is None and (n > limit or size + n > limit + 16 * self.settings.max_line_length):
+                error = errors.No(f"literal too large (limit {limit} octets)", "TOOBIG")  # RFC 7889
+            if error is not None:
+                if not nonsync:
+                    break  # the client waits for "+"; the refusal replaces it
+                if n > DISCARD_MAX:
+                    raise errors.Bye("literal too large")
+                await self._skip(n)
+                continue
+            if not nonsync:
+                self.conn.writer.write(b"+ Ready for literal data\r\n")
+                await self.conn.writer.drain()
+            parts.append(await self.conn.reader.readexactly(n))
+            size += n
+        if error is not None:
+            tag = parse_tag(head) if head else None
+            self.out += error.line(tag or "*", "NO" if isinstance(error, errors.No) else "BAD")
+            return None
+        return b"".join(parts)
+
+    # --- dispatch ---------------------------------------------------------------------------
+    async def dispatch(self, data: bytes) -> None:
+        try:
+            cmd = parse_command(data, utf8=self.utf8)
+        except ParseError as exc:
+            tag = parse_tag(data) or "*"
+            self.out += errors.Bad(str(exc)).line(tag, "BAD")
+            return
+        entry = self.table[cmd.name]
+        if self.state not in entry.states:
+            self.out += errors.Bad(f"{cmd.name} not allowed in the {self.state.value} state").line(cmd.tag, "BAD")
+            return
+        log.debug("%s: %s", self.conn.peer_ip, cmd.name)
+        try:
+            text = await entry.handler(self, cmd)
+        except errors.Bye:
+            raise
+        except errors.No as exc:
+            await self.updates(entry.expunge_ok)
+            self.out += exc.line(cmd.tag, "NO")
+            return
+        except errors.Bad as exc:
+            self.out += exc.line(cmd.tag, "BAD")
+            return
+        except StoreError as exc:
+            await self.updates(entry.expunge_ok)
+            self.out += errors.No(str(exc), _store_code(exc)).line(cmd.tag, "NO")
+            return
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("imap: %s failed for %s", cmd.name, self.address or self.conn.peer_ip)
+            self.out += errors.No("internal server error", "SERVERBUG").line(cmd.tag, "NO")
+            return
+        if not text:  # the handler sent its tagged reply itself (STARTTLS)
+            return
+        if self.state is State.LOGOUT:
+            self.out += f"{cmd.tag} OK {text}\r\n".encode()
+            return
+        await self.updates(entry.expunge_ok)
+        self.out += f"{cmd.tag} OK {text}\r\n".encode("utf-8", "replace")
+
+    # --- the selected mailbox and the change feed -----------------------------------------------
+    def watch(self, selected: Selected) -> None:
+        self.close_selected()
+        self.selected = selected
+        self.state = State.SELECTED
+        self._sub = self.store.changes.subscribe(self.user_id, self._on_changes)
+
+    def close_selected(self) -> None:
+        if self._sub is not None:
+            self._sub.close()
+            self._sub = None
+        self.selected = None
+        if self.state is State.SELECTED:
+            self.state = State.AUTHENTICATED
+
+    def _on_changes(self, changes: Sequence[Change]) -> None:
+        sel = self.selected
+        if sel is None:
+            return
+        wanted = [
+            c for c in changes
+            if getattr(c, "mailbox_id", None) == sel.id
+            and isinstance(c, MessageAdded | FlagsChanged | MessagesExpunged | MailboxDeleted | MailboxRenamed)
+        ]  # fmt: skip
+        if wanted:
+            sel.pending.extend(wanted)
+            self.wake.set()
+
+    async def updates(self, expunge_ok: bool) -> None:
+        """Turn queued changes into untagged responses, as far as RFC 9051 §7 allows now."""
+        sel = self.selected
+        if sel is None or not sel.pending:
+            return
+        pending, sel.pending = sel.pending, []
+        keep: list[Change] = []
+        added = False
+        for ch in pending:
+            if isinstance(ch, MessageAdded):
+                added |= sel.add(ch.uid)
+            elif isinstance(ch, FlagsChanged):
+                if ch.modseq in sel.own_modseqs:
+                    continue
+                seq = sel.seq_of(ch.uid)
+                if seq:
+                    new_kw = ch.keywords - sel.keywords
+                    if new_kw:
+                        sel.keywords |= new_kw
+                        self.untagged(b"FLAGS " + encoder.flag_list(Flag(0x1F), sel.keywords))
+                    self.out += b"* %d FETCH (UID %d FLAGS %s)\r\n" % (
+                        seq, ch.uid, encoder.flag_list(Flag(ch.flags), ch.keywords, ch.uid in sel.recent)
+                    )
+            elif isinstance(ch, MessagesExpunged):
+                if not expunge_ok or keep:
+                    keep.append(ch)
+                    continue
+                for seq in sel.remove(ch.uids):
+                    self.out += b"* %d EXPUNGE\r\n" % seq
+            elif isinstance(ch, MailboxRenamed):
+                sel.name = ch.name
+            elif isinstance(ch, MailboxDeleted):
+                sel.deleted = True
+        sel.pending[:0] = keep
+        if added:
+            self.out += b"* %d EXISTS\r\n" % sel.exists
+            if not self.rev2:
+                await self._claim_recent(sel)
+                self.out += b"* %d RECENT\r\n" % len(sel.recent)
+        if sel.deleted and expunge_ok:
+            raise errors.Bye("the selected mailbox was deleted")
+
+    async def _claim_recent(self, sel: Selected) -> None:
+        """\\Recent for IMAP4rev1 (RFC 3501 §2.3.2): new messages this session is first to see."""
+        upto = sel.last_uid + 1
+        if sel.readonly:
+            first = await self.store.claim_recent(sel.id, 0)  # a peek: claims nothing
+        else:
+            first = await self.store.claim_recent(sel.id, upto)
+        i = len(sel.uids)
+        while i > 0 and sel.uids[i - 1] >= first:
+            i -= 1
+        sel.recent.update(sel.uids[i:])
+
+
+def _store_code(exc: StoreError) -> str | None:
+    if isinstance(exc, NotFound):
+        return "NONEXISTENT"
+    if isinstance(exc, AlreadyExists):
+        return "ALREADYEXISTS"
+    if isinstance(exc, QuotaExceeded):
+        return "OVERQUOTA"
+    if isinstance(exc, InvalidName):
+        return "CANNOT"
+    return None
