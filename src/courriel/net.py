@@ -88,7 +88,11 @@ class Connection:
         buffer: bytearray = self.reader._buffer  # type: ignore[attr-defined]
         pending = len(buffer)
         buffer.clear()
-        await asyncio.wait_for(self.writer.start_tls(ctx), timeout)
+        # No await may run between the clear and the switch to the TLS protocol (which
+        # writer.start_tls does before its first suspension): wait_for would start a task,
+        # letting the loop put a fast client's ClientHello into the plaintext buffer first.
+        async with asyncio.timeout(timeout):
+            await self.writer.start_tls(ctx)
         return pending
 
     async def close(self) -> None:

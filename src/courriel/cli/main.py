@@ -23,6 +23,7 @@ def data_dir(args: argparse.Namespace) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     from courriel.cli import admin, init, serve, transfer
+    from courriel.cli import queue as queue_cli
 
     p = argparse.ArgumentParser(prog="courriel", description="A complete Internet mail system.")
     p.add_argument("-d", "--data", metavar="DIR", help="data directory ($COURRIEL_DATA, else ./courriel-data)")
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(sub)
     admin.register(sub)
     transfer.register(sub)
+    queue_cli.register(sub)
+    from courriel.client import cli as mail_cli
+
+    mail_cli.register(sub)
     return p
 
 

@@ -1,0 +1,1 @@
+"""Where accepted mail goes: local delivery (MDA), later sieve and quota."""
