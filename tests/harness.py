@@ -16,7 +16,10 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http")
+from courriel.config import build_config
+
+#: Every listener section of the configuration (new protocols are picked up automatically).
+LISTENERS = tuple(build_config({}, env={}).listeners())
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from courriel.config import load_config
 from tests.cli.conftest import courriel
+from tests.harness import LISTENERS, free_port
 
 
 def test_init_creates_config_database_and_certificate(data_dir: Path) -> None:
@@ -71,6 +72,8 @@ def test_data_dir_from_environment(data_dir: Path, tmp_path: Path) -> None:
 
 def test_serve_starts_and_stops_on_sigterm(data_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURRIEL_")}
+    for name in LISTENERS:  # free ports, so that other servers on this machine do not matter
+        env[f"COURRIEL_{name.upper()}_LISTEN"] = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "courriel", "-d", str(data_dir), "serve"],
         stdout=subprocess.PIPE,
