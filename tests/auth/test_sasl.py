@@ -137,3 +137,27 @@ def test_auth_limiter_slows_then_refuses() -> None:
     assert not lim.refused("192.0.2.2")
     lim.success(ip)
     assert not lim.refused(ip)
+
+
+def test_verified_cache() -> None:
+    cache = passwords.VerifiedCache(ttl=60)
+    h = passwords.derive("pencil").password_hash
+    assert not cache.hit(h, "pencil")
+    cache.add(h, "pencil")
+    assert cache.hit(h, "pencil")
+    assert not cache.hit(h, "pencil2")  # a wrong password is never a hit
+    h2 = passwords.derive("pencil").password_hash  # a new hash (password changed): a miss
+    assert not cache.hit(h2, "pencil")
+    expired = passwords.VerifiedCache(ttl=-1)
+    expired.add(h, "pencil")
+    assert not expired.hit(h, "pencil")
+
+
+def test_password_change_invalidates_cached_login(r: StoreRunner) -> None:
+    from courriel.auth.sasl import check_password
+
+    assert r.run(check_password(r.store, "alice@example.test", "pencil")) is not None
+    assert r.run(check_password(r.store, "alice@example.test", "pencil")) is not None  # cached
+    r.run(r.store.set_password("alice@example.test", "crayon"))
+    assert r.run(check_password(r.store, "alice@example.test", "pencil")) is None
+    assert r.run(check_password(r.store, "alice@example.test", "crayon")) is not None

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 import unicodedata
 from dataclasses import dataclass
 
@@ -87,3 +88,42 @@ def generate_password(length: int = 20) -> str:
 def dummy_hash() -> str:
     """A real hash of nothing, to verify against when the user does not exist (same cost)."""
     return str(_hasher.hash(secrets.token_hex(16)))
+
+
+class VerifiedCache:
+    """Remembers recent successful password checks so a client that logs in again and again
+    (IMAP and POP3 clients reconnect constantly) costs an HMAC, not an argon2 run each time.
+
+    An entry is keyed by the argon2 hash it was verified against, so a password change
+    (a new hash) misses; it holds HMAC-SHA-256(process key, password), never the password;
+    it expires after ``ttl`` seconds. Failures are never cached: every wrong guess still
+    pays the full argon2 cost. This is what Dovecot's auth cache does for hashed passwords.
+    """
+
+    def __init__(self, ttl: float = 3600.0, max_entries: int = 100_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._key = secrets.token_bytes(32)
+        self._entries: dict[str, tuple[bytes, float]] = {}
+
+    def _mac(self, password: str) -> bytes:
+        return hmac.new(self._key, password.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+
+    def hit(self, password_hash: str, password: str) -> bool:
+        entry = self._entries.get(password_hash)
+        if entry is None:
+            return False
+        mac, expires = entry
+        if time.monotonic() > expires:
+            del self._entries[password_hash]
+            return False
+        return hmac.compare_digest(mac, self._mac(password))
+
+    def add(self, password_hash: str, password: str) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[password_hash] = (self._mac(password), time.monotonic() + self.ttl)
+
+
+#: The process-wide cache used by :func:`courriel.auth.sasl.check_password`.
+verified_cache = VerifiedCache()

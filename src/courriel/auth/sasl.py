@@ -19,7 +19,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from courriel.auth.passwords import dummy_hash, saslprep, verify
+from courriel.auth.passwords import dummy_hash, saslprep, verified_cache, verify
 from courriel.store.api import Credentials, Store
 
 MAX_RESPONSE = 8192
@@ -79,7 +79,11 @@ async def check_password(store: Store, username: str, password: str) -> Credenti
         # Spend the same work as a real check, so timing does not reveal which users exist.
         await asyncio.to_thread(verify, dummy_hash(), password)
         return None
+    if verified_cache.hit(cred.password_hash, password):
+        return cred
     ok = await asyncio.to_thread(verify, cred.password_hash, password)
+    if ok:
+        verified_cache.add(cred.password_hash, password)
     return cred if ok else None
 
 
