@@ -111,7 +111,7 @@ def _attachment_entity(att: Attachment, utf8: bool, allow_8bit: bool) -> Entity:
     ctype = att.content_type or mimetypes.guess_type(att.filename)[0] or "application/octet-stream"
     ctype = ctype.lower()
     headers: list[str] = []
-    params = [encode_name_param(att.filename, utf8=utf8)] if att.filename else []
+    params = encode_name_param(att.filename, utf8=utf8) if att.filename else []
     headers.append(fold("Content-Type", "; ".join([ctype, *params])))
     disp = "inline" if att.inline else "attachment"
     dparams = encode_param("filename", att.filename, utf8=utf8) if att.filename else []

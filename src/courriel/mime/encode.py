@@ -236,12 +236,9 @@ def encode_param(name: str, value: str, *, utf8: bool = False, section: int = 40
     return [first] + [f"{name}*{i}*={c}" for i, c in enumerate(encoded[1:], 1)]
 
 
-def encode_name_param(value: str, *, utf8: bool = False) -> str:
-    """The Content-Type ``name`` parameter for old clients: a quoted-string holding
-    RFC 2047 encoded words when the value is not printable ASCII (not standard, but
-    what most mail readers expect)."""
-    if printable(value, utf8) and "=?" not in value and len(value) < 900:
-        return f"name={_quote(value)}"
-    # Encoded words separated by spaces: the quoted value can be folded (RFC 5322
-    # §3.2.4 allows FWS in a quoted-string), so no line passes 998 octets.
-    return "name=" + _quote(" ".join(encode_words(value, "utf-8", 60)))
+def encode_name_param(value: str, *, utf8: bool = False) -> list[str]:
+    """The Content-Type ``name`` parameter, for readers that look there rather than at
+    Content-Disposition: quoted when printable ASCII, else RFC 2231 like ``filename``.
+    (RFC 2047 words inside the quoted string, as some agents write, are not standard and
+    are reported as defects by conforming parsers, so we do not write them.)"""
+    return encode_param("name", value, utf8=utf8)
