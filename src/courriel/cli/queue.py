@@ -1,7 +1,8 @@
-"""``courriel queue list|delete``: the outbound queue, through the store API.
+"""``courriel queue list|flush|delete``: the outbound queue, through the store API.
 
-Until the outbound SMTP client exists, the queue holds mail for remote recipients; these
-commands show it and remove entries. ``queue flush`` comes with the outbound client.
+``list`` shows each recipient's state, attempts, next attempt and last error; ``flush``
+makes every waiting recipient due now (the outbound service picks them up at its next look);
+``delete`` removes a message.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from courriel.store.api import Store
 def register(sub: Any) -> None:
     q = sub.add_parser("queue", help="the outbound queue").add_subparsers(dest="action", required=True)
     q.add_parser("list", help="list queued messages and their recipients").set_defaults(func=with_store(queue_list))
+    q.add_parser("flush", help="retry every waiting recipient now").set_defaults(func=with_store(queue_flush))
     p = q.add_parser("delete", help="remove a queued message")
     p.add_argument("id", type=int)
     p.set_defaults(func=with_store(queue_delete))
@@ -32,9 +34,18 @@ async def queue_list(store: Store, args: argparse.Namespace) -> int:
         for r in m.recipients:
             notes = " ".join(f"{k}={v}" for k, v in (("notify", r.notify), ("orcpt", r.orcpt)) if v)
             error = f"\t{r.last_error}" if r.last_error else ""
-            print(f"\t<{r.address}>\t{r.state}\tattempts {r.attempts}\t{notes}{error}".rstrip())
+            nxt = ""
+            if r.state == "deferred":
+                nxt = "\tnext " + r.next_attempt.strftime("%Y-%m-%d %H:%M:%S")
+            print(f"\t<{r.address}>\t{r.state}\tattempts {r.attempts}\t{notes}{nxt}{error}".rstrip())
     if not entries:
         print("queue is empty")
+    return 0
+
+
+async def queue_flush(store: Store, args: argparse.Namespace) -> int:
+    count = await store.flush_queue()
+    print(f"{count} recipient(s) due now")
     return 0
 
 

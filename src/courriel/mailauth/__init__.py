@@ -1,0 +1,1 @@
+"""Mail authentication: SPF, DKIM, DMARC checks of incoming mail; DKIM signing; SRS."""
