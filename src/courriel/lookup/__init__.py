@@ -1,0 +1,1 @@
+"""Recipient lookups for an MTA in front of courriel (the socketmap protocol)."""
