@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,6 +139,15 @@ def test_connection_limit_per_ip(strict: CourrielServer) -> None:
         assert data == b"421 4.7.0 mail.example.test too many connections from your address, try again later\r\n"
     for c in clients:
         c.close()
+    # The server frees the slots when it sees the connections close: wait for that, so the
+    # next test on this server is not refused (bounded: 30 s).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", strict.port("smtp")), timeout=30) as s:
+            if s.recv(3) == b"220":
+                return
+        time.sleep(0.05)
+    raise AssertionError("connection slots were not released")
 
 
 def test_idle_timeout(strict: CourrielServer) -> None:
