@@ -5,7 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bench import imap, smtp, store_append
+from bench import (
+    client_fetch,
+    imap,
+    imap_load,
+    imap_scale,
+    imap_sync,
+    lmtp,
+    outbound,
+    pop3,
+    sieve,
+    smtp,
+    store_append,
+)
 
 
 def main() -> None:
@@ -14,7 +26,15 @@ def main() -> None:
     args = p.parse_args()
     asyncio.run(store_append.run(quick=args.quick))
     smtp.run(quick=args.quick)
+    lmtp.run(quick=args.quick)
     imap.run(quick=args.quick)
+    imap_scale.run(quick=args.quick)
+    imap_load.run(quick=args.quick)
+    imap_sync.run(quick=args.quick)
+    pop3.run(quick=args.quick)
+    sieve.run(quick=args.quick)
+    client_fetch.run(quick=args.quick)
+    outbound.run(quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,8 @@ class DovecotImap:
         self.port = free_port()
         self.conf = root / "dovecot.conf"
 
-    def start(self, msgs: list[bytes]) -> None:
+    def start(self, msgs: list[bytes], maildir: Path | None = None) -> None:
+        """Start on ``msgs`` written into a new Maildir, or on an existing ``maildir``."""
         text = PEER_CONF.read_text().replace("@DIR@", str(self.root))
         text = text.replace("protocols = imap pop3", "protocols = imap")
         text = text.replace("port = 10143", f"port = {self.port}").replace("port = 10110", f"port = {free_port()}")
@@ -98,15 +99,21 @@ class DovecotImap:
         text = text.replace("service pop3 {\n  service_count = 100\n}\n", "")
         self.conf.write_text(text)
         (self.root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-        maildir = self.root / "mail" / USER / "Maildir"
-        for sub in ("cur", "new", "tmp"):
-            (maildir / sub).mkdir(parents=True)
-        now = int(time.time())
-        for i, data in enumerate(msgs):
-            lf = data.replace(b"\r\n", b"\n")
-            (maildir / "cur" / f"{now + i}.M{i}P1.bench,S={len(lf)},W={len(data)}:2,").write_bytes(lf)
-        for path in [self.root / "mail", *(self.root / "mail").rglob("*")]:
-            os.chown(path, VMAIL_UID, VMAIL_UID)
+        if maildir is not None:
+            (self.root / "mail" / USER).mkdir(parents=True)
+            (self.root / "mail" / USER / "Maildir").symlink_to(maildir)
+            for path in [self.root / "mail", self.root / "mail" / USER]:
+                os.chown(path, VMAIL_UID, VMAIL_UID)
+        else:
+            maildir = self.root / "mail" / USER / "Maildir"
+            for sub in ("cur", "new", "tmp"):
+                (maildir / sub).mkdir(parents=True)
+            now = int(time.time())
+            for i, data in enumerate(msgs):
+                lf = data.replace(b"\r\n", b"\n")
+                (maildir / "cur" / f"{now + i}.M{i}P1.bench,S={len(lf)},W={len(data)}:2,").write_bytes(lf)
+            for path in [self.root / "mail", *(self.root / "mail").rglob("*")]:
+                os.chown(path, VMAIL_UID, VMAIL_UID)
         subprocess.run([dovecot_binary(), "-c", str(self.conf)], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)  # fmt: skip
         deadline = time.monotonic() + 20

@@ -59,6 +59,11 @@ class CourrielServer:
         if plaintext_auth:
             for name in ("imap", "pop3", "submission"):
                 self.env[f"COURRIEL_{name.upper()}_ALLOW_PLAINTEXT_AUTH"] = "true"
+        # Protocol tests queue mail for remote domains and look at it: no delivery attempts
+        # unless a test asks (tests/outbound). Same for the MX's SPF/DKIM/DMARC checks (they add
+        # Authentication-Results, refuse unauthenticated mail From a local domain).
+        self.env["COURRIEL_OUTBOUND_ENABLED"] = "false"
+        self.env["COURRIEL_MAILAUTH_ENABLED"] = "false"
         self.env.update(env or {})
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []

@@ -188,10 +188,170 @@ class ImapSection(AuthListenerSection):
 
 
 @dataclass
+class ManageSieveSection(AuthListenerSection):
+    """``[managesieve]`` (RFC 5804; port 4190, development 14190)."""
+
+    #: Seconds without a command before the connection closes.
+    idle_timeout: int = 600
+    #: Largest script accepted, in octets (PUTSCRIPT, CHECKSCRIPT; QUOTA/MAXSIZE beyond).
+    max_script_size: int = 256 * 1024
+    #: Scripts per user (QUOTA/MAXSCRIPTS beyond).
+    max_scripts: int = 20
+    #: Failed authentications in one connection before it is closed.
+    max_auth_attempts: int = 3
+    #: Bad commands (unknown, wrong state, syntax) before the connection is closed.
+    max_bad_commands: int = 20
+
+    def validate(self) -> None:
+        for key in ("idle_timeout", "max_script_size", "max_scripts", "max_auth_attempts", "max_bad_commands"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"managesieve.{key}: must be positive")
+
+
+@dataclass
+class SpamSection:
+    """``[spam]``: optional filtering through rspamd's HTTP API (off by default)."""
+
+    enabled: bool = False
+    #: rspamd's normal worker (``/checkv2``) and controller (``/learnspam``, ``/learnham``).
+    url: str = "http://127.0.0.1:11333"
+    controller_url: str = "http://127.0.0.1:11334"
+    #: Controller password, when rspamd requires one for learning.
+    password: str = ""
+    #: Score from which a message is filed into Junk (and marked X-Spam: Yes).
+    junk_score: float = 6.0
+    #: Score from which a message is refused in SMTP (554 5.7.1); 0 disables refusing.
+    reject_score: float = 15.0
+    #: Seconds to wait for rspamd; on timeout or error the message passes unfiltered.
+    timeout: float = 10.0
+    #: Learn spam/ham when users move messages into or out of Junk over IMAP.
+    learn: bool = True
+    #: Largest message sent to rspamd; larger ones pass unfiltered.
+    max_size: int = 10 * 1024 * 1024
+
+    def validate(self) -> None:
+        for key in ("url", "controller_url"):
+            if not getattr(self, key).startswith(("http://", "https://")):
+                raise ConfigError(f"spam.{key}: must be an http:// or https:// URL")
+        if self.timeout <= 0 or self.max_size <= 0:
+            raise ConfigError("spam.timeout and spam.max_size: must be positive")
+
+
+@dataclass
 class QuotaSection:
     #: Default per-user quota for new users; 0 means unlimited.
     default_bytes: int = 0
     default_messages: int = 0
+
+
+@dataclass
+class OutboundSection:
+    """``[outbound]``: the queue runner and SMTP client that deliver to remote domains."""
+
+    enabled: bool = True
+    #: DNS resolvers, ``host`` or ``host:port``, comma separated; empty: the system's.
+    dns: str = ""
+    #: Port of the remote MX (25; tests point it at another server on loopback).
+    port: int = 25
+    #: Relay everything through this host (``host:port``); empty: MX routing.
+    smarthost: str = ""
+    #: Per-domain relays: ``domain=host:port`` entries (take precedence over ``smarthost``).
+    routes: list[str] = field(default_factory=list)
+    smarthost_user: str = ""
+    smarthost_password: str = ""
+    #: How to reach the smarthost: ``starttls`` (required), ``tls`` (implicit) or ``none``.
+    smarthost_tls: str = "starttls"
+    #: Verify remote certificates (STARTTLS to an MX is opportunistic unless this is on).
+    tls_verify: bool = False
+    #: Name given in EHLO; empty: server.hostname.
+    helo: str = ""
+    #: Seconds a message may wait for delivery before it bounces (5 days).
+    lifetime: int = 5 * 86400
+    #: First retry delay in seconds; each retry doubles it up to ``retry_max``.
+    retry_base: int = 300
+    retry_max: int = 4 * 3600
+    #: Send a delay warning once a recipient has waited this long (seconds; 0: never).
+    delay_warning: int = 4 * 3600
+    #: Seconds to wait for each SMTP reply.
+    timeout: int = 300
+    #: Milliseconds between looks at the queue.
+    poll_ms: int = 1000
+    #: Concurrent connections in total and per destination domain.
+    max_connections: int = 20
+    max_per_domain: int = 4
+    #: Messages sent over one connection before it is closed.
+    max_per_connection: int = 100
+    #: DKIM keys, one folder per domain (``courriel dkim keygen``), relative to the data directory.
+    dkim_dir: str = "dkim"
+    #: SRS secret for forwarded mail; empty: generated into ``srs.key`` in the data directory.
+    srs_secret: str = ""
+    srs_domain: str = ""
+
+    def validate(self) -> None:
+        for key in (
+            "port", "lifetime", "retry_base", "retry_max", "timeout", "poll_ms",
+            "max_connections", "max_per_domain", "max_per_connection",
+        ):  # fmt: skip
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"outbound.{key}: must be positive")
+        if self.smarthost_tls not in ("starttls", "tls", "none"):
+            raise ConfigError(f"outbound.smarthost_tls: {self.smarthost_tls!r} is not starttls/tls/none")
+        if self.smarthost:
+            parse_listen(self.smarthost, "outbound.smarthost")
+        for route in self.routes:
+            domain, eq, target = route.partition("=")
+            if not eq or not domain:
+                raise ConfigError(f"outbound.routes: {route!r} is not domain=host:port")
+            parse_listen(target, "outbound.routes")
+
+
+@dataclass
+class MailauthSection:
+    """``[mailauth]``: SPF, DKIM and DMARC checks of mail arriving from other servers."""
+
+    #: Check incoming mail and add Authentication-Results (RFC 8601).
+    enabled: bool = True
+    #: Enforce DMARC policies: p=reject gets 550 5.7.1, p=quarantine goes to Junk.
+    enforce_dmarc: bool = True
+    #: Refuse mail from outside whose From claims a local domain without passing DMARC.
+    reject_local_spoof: bool = True
+
+
+@dataclass
+class LmtpSection(ListenerSection):
+    """``[lmtp]``: delivery from an MTA on this host (RFC 2033); limits as in ``[smtp]``."""
+
+    #: A Unix socket to listen on too (relative to the data directory); empty: none.
+    socket: str = ""
+    #: Permissions of the socket (octal): the MTA's user must be able to connect.
+    socket_mode: str = "666"
+    #: TCP clients allowed (comma-separated networks); LMTP has no authentication.
+    trusted_networks: str = "127.0.0.0/8, ::1/128"
+
+    def validate(self) -> None:
+        import ipaddress
+
+        try:
+            int(self.socket_mode, 8)
+        except ValueError:
+            raise ConfigError(f"lmtp.socket_mode: {self.socket_mode!r} is not octal") from None
+        for net in (n.strip() for n in self.trusted_networks.split(",")):
+            try:
+                ipaddress.ip_network(net, strict=False) if net else None
+            except ValueError:
+                raise ConfigError(f"lmtp.trusted_networks: {net!r} is not a network") from None
+
+
+@dataclass
+class LookupSection(ListenerSection):
+    """``[lookup]``: recipient lookups for an MTA in front (Postfix/Sendmail socketmap)."""
+
+    #: Seconds a lookup connection may stay idle.
+    idle_timeout: int = 300
+
+    def validate(self) -> None:
+        if self.idle_timeout <= 0:
+            raise ConfigError("lookup.idle_timeout: must be positive")
 
 
 def _listener(port: int, auth: bool = False) -> Any:
@@ -214,6 +374,14 @@ class Config:
     pop3: Pop3Section = field(default_factory=lambda: Pop3Section(listen="127.0.0.1:1110"))
     pop3s: ListenerSection = _listener(1995)
     http: ListenerSection = _listener(8080)
+    managesieve: ManageSieveSection = field(
+        default_factory=lambda: ManageSieveSection(listen="127.0.0.1:14190")
+    )
+    spam: SpamSection = field(default_factory=SpamSection)
+    lmtp: LmtpSection = field(default_factory=lambda: LmtpSection(listen="127.0.0.1:2424"))
+    lookup: LookupSection = field(default_factory=lambda: LookupSection(listen="127.0.0.1:2426"))
+    outbound: OutboundSection = field(default_factory=OutboundSection)
+    mailauth: MailauthSection = field(default_factory=MailauthSection)
     #: The data directory this configuration was loaded from (not a key).
     data_dir: Path = field(default=Path("."), metadata={"internal": True})
 
@@ -240,6 +408,9 @@ PRODUCTION_PORTS = {
     "pop3": 110,
     "pop3s": 995,
     "http": 443,
+    "managesieve": 4190,
+    "lmtp": 24,  # RFC 2033 §7 (loopback only by default, see lmtp.trusted_networks)
+    "lookup": 2426,
 }
 
 
@@ -274,6 +445,15 @@ def _coerce(value: Any, typ: Any, key: str, from_env: bool) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return value
+    if typ is float:
+        if from_env:
+            try:
+                return float(value.strip())
+            except ValueError:
+                raise ConfigError(f"{key}: {value!r} is not a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
     if typ is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -358,6 +538,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     s = str(value).replace("\\", "\\\\").replace('"', '\\"')

@@ -36,7 +36,17 @@ FACTORIES: dict[str, str] = {
     "imaps": "courriel.imap.server:imaps_service",
     "pop3": "courriel.pop3.server:pop3_service",
     "pop3s": "courriel.pop3.server:pop3s_service",
+    "managesieve": "courriel.managesieve.server:managesieve_service",
+    "lmtp": "courriel.lmtp.server:lmtp_service",
+    "lookup": "courriel.lookup.server:lookup_service",
+    # Background services, not bound to a listener section (see BACKGROUND).
+    "outbound": "courriel.queue.worker:outbound_service",
+    "spam": "courriel.delivery.spam:spam_service",
 }
+
+
+#: Services that listen on nothing; each is started when its section's ``enabled`` is true.
+BACKGROUND = ("outbound", "spam")
 
 
 def available(section: str) -> bool:
@@ -89,7 +99,7 @@ async def serve(cfg: Config, only: set[str] | None = None, ready: Callable[[str]
     """Run the enabled services until SIGTERM or SIGINT."""
     listeners = cfg.listeners()
     if only is not None:
-        unknown = only - set(listeners)
+        unknown = only - set(listeners) - set(BACKGROUND)
         if unknown:
             raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
     store = await open_store(cfg)
@@ -102,14 +112,22 @@ async def serve(cfg: Config, only: set[str] | None = None, ready: Callable[[str]
     try:
         ready(f"courriel: store {cfg.store.backend} at {cfg.data_dir}")
         for name, section in listeners.items():
-            if (only is not None and name not in only) or not section.addresses():
+            unix_socket: str = getattr(section, "socket", "")  # [lmtp] may listen on a Unix socket only
+            if (only is not None and name not in only) or not (section.addresses() or unix_socket):
                 continue
             if not available(name):
                 ready(f"courriel: {name}: not available in this release")
                 continue
             service = load_factory(name)(ctx)
             for host, port in await service.start():
-                ready(f"courriel: {name} listening on {host}:{port}")
+                ready(f"courriel: {name} listening on {host}:{port}" if port else f"courriel: {name} listening on {host}")
+            services.append(service)
+        for name in BACKGROUND:
+            if (only is not None and name not in only) or not getattr(cfg, name).enabled:
+                continue
+            service = load_factory(name)(ctx)
+            await service.start()
+            ready(f"courriel: {name} running")
             services.append(service)
         ready("courriel: ready")
         await stop.wait()

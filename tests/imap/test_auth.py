@@ -112,7 +112,7 @@ def test_authenticate_scram_sha_256(server: CourrielServer) -> None:
 
 def test_enable_id_noop_logout(raw: Raw) -> None:
     raw.login("alice@example.test")
-    assert raw.ok("a ENABLE IMAP4rev2 CONDSTORE")[0] == b"* ENABLED IMAP4rev2\r\n"
+    assert raw.ok("a ENABLE IMAP4rev2 X-UNKNOWN")[0] == b"* ENABLED IMAP4rev2\r\n"
     assert raw.ok("b ENABLE IMAP4rev2")[0] == b"* ENABLED\r\n"
     assert raw.ok('c ID ("name" "test")')[0] == b'* ID ("name" "courriel" "version" "0.1.0")\r\n'
     assert raw.ok("d NOOP") == [b"d OK NOOP completed\r\n"]

@@ -62,6 +62,16 @@ def register(sub: Any) -> None:
     p = usr.add_parser("list", help="list accounts")
     p.add_argument("--domain")
     p.set_defaults(func=with_store(user_list))
+    p = usr.add_parser("apop", help="set the separate APOP secret of an account (POP3, RFC 1939 §7)")
+    p.add_argument("address")
+    p.add_argument("--password-stdin", action="store_true", help="read the secret from standard input")
+    p.add_argument("--remove", action="store_true", help="remove the secret (APOP refused)")
+    p.set_defaults(func=with_store(user_apop))
+    p = usr.add_parser("quota", help="show or set an account's quota (0: unlimited)")
+    p.add_argument("address")
+    p.add_argument("--bytes", type=int, default=None, help="storage quota in bytes")
+    p.add_argument("--messages", type=int, default=None, help="message count quota")
+    p.set_defaults(func=with_store(user_quota))
 
     als = sub.add_parser("alias", help="aliases and catch-alls").add_subparsers(dest="action", required=True)
     p = als.add_parser("add", help="add an alias (ALIAS: local@domain, or @domain for a catch-all)")
@@ -138,6 +148,43 @@ async def user_passwd(store: Store, args: argparse.Namespace) -> int:
 async def user_del(store: Store, args: argparse.Namespace) -> int:
     await store.delete_user(args.address)
     print(f"removed user {args.address} and its mail")
+    return 0
+
+
+async def user_apop(store: Store, args: argparse.Namespace) -> int:
+    """APOP needs a secret the server can read (RFC 1939 §7), so it is not the password."""
+    if args.remove:
+        await store.set_apop_secret(args.address, None)
+        print(f"removed the APOP secret of {args.address}")
+        return 0
+    if await store.get_user(args.address) is None:
+        raise CommandError(f"no user {args.address}")
+    secret, generated = read_password(args, args.address)
+    await store.set_apop_secret(args.address, secret)
+    print(f"set the APOP secret of {args.address}")
+    if generated:
+        print(f"APOP secret: {secret}")
+    return 0
+
+
+async def user_quota(store: Store, args: argparse.Namespace) -> int:
+    """Set the limits given (the others stay), then show limits and usage."""
+    user = await store.get_user(args.address)
+    if user is None:
+        raise CommandError(f"no user {args.address}")
+    if any(v is not None and v < 0 for v in (args.bytes, args.messages)):
+        raise CommandError("quotas must be 0 (unlimited) or positive")
+    if args.bytes is not None or args.messages is not None:
+        qb = args.bytes if args.bytes is not None else user.quota_bytes
+        qm = args.messages if args.messages is not None else user.quota_messages
+        await store.set_quota(args.address, qb, qm)
+        user = await store.get_user(args.address)
+        assert user is not None
+    usage = await store.usage(user.id)
+    print(
+        f"{user.address}\tbytes {usage.bytes}/{user.quota_bytes or 'unlimited'}"
+        f"\tmessages {usage.messages}/{user.quota_messages or 'unlimited'}"
+    )
     return 0
 
 

@@ -42,6 +42,8 @@ def make_config(domain: str, hostname: str, production: bool) -> Config:
     if production:
         for name, section in cfg.listeners().items():
             section.listen = f"0.0.0.0:{PRODUCTION_PORTS[name]},[::]:{PRODUCTION_PORTS[name]}"
+            if name in ("lmtp", "lookup"):  # for the MTA on this host only: never public
+                section.listen = f"127.0.0.1:{PRODUCTION_PORTS[name]}"
     return cfg
 
 

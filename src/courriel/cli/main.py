@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin.register(sub)
     transfer.register(sub)
     queue_cli.register(sub)
+    from courriel.cli import dkim as dkim_cli
+
+    dkim_cli.register(sub)
     from courriel.client import cli as mail_cli
 
     mail_cli.register(sub)

@@ -22,7 +22,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from courriel.store.api import INBOX, AppendTarget, QueueRecipient, Store, User
+from courriel.sieve import delivery as sieve_delivery
+from courriel.store.api import INBOX, QueueRecipient, Store, User
 
 #: Alias chains deeper than this are treated as loops.
 MAX_DEPTH = 10
@@ -256,11 +257,18 @@ async def deliver(
     data: bytes,
     mail_from: str,
     local: Sequence[LocalTarget],
+    *,
+    junk: bool = False,
+    hostname: str = "localhost",
 ) -> None:
-    """Store ``data`` (trace headers included) once into each local target's INBOX."""
+    """Store ``data`` (trace headers included) once for the local targets: into each INBOX,
+    or where the user's active Sieve script says (``courriel.sieve.delivery``); ``junk``
+    (the spam filter's verdict) files the implicit keep into Junk.
+
+    Raises ``courriel.sieve.delivery.MessageRejected`` when every script ``ereject``-ed it."""
     if not local:
         return
-    await store.deliver(data, [AppendTarget(t.inbox_id) for t in local], mail_from=mail_from or None)
+    await sieve_delivery.deliver(store, data, mail_from, local, junk=junk, hostname=hostname)
 
 
 async def enqueue(

@@ -36,6 +36,9 @@ class ImapSettings:
             "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "CHILDREN",
             "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "UIDPLUS", "MOVE",
             "ESEARCH", "SEARCHRES", "BINARY", "STATUS=SIZE", f"APPENDLIMIT={self.max_message_size}",
+            "CONDSTORE", "QRESYNC", "SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
+            "MULTIAPPEND", "UTF8=ACCEPT", "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "SAVEDATE",
+            "OBJECTID", "PREVIEW", "METADATA", "METADATA-SERVER", "NOTIFY",
         )  # fmt: skip
         self.users = _USERS.setdefault(ctx.store, Counter())
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from courriel.imap import errors
+from courriel.imap.mailindex import Feeds, UserFeed, feeds_for
 from courriel.imap.protocol import encoder
 from courriel.imap.protocol.parser import ParseError, parse_command, parse_tag
 from courriel.imap.protocol.reader import literal_suffix
@@ -42,10 +44,10 @@ from courriel.store.changes import (
     MailboxRenamed,
     MessageAdded,
     MessagesExpunged,
-    Subscription,
 )
 
 if TYPE_CHECKING:
+    from courriel.imap.notify import NotifyState
     from courriel.imap.server import ImapSettings
 
 log = logging.getLogger("courriel.imap")
@@ -54,6 +56,8 @@ FLUSH_AT = 256 * 1024
 #: A non-synchronising literal this large is not even skipped: the connection ends.
 DISCARD_MAX = 256 * 1024 * 1024
 PRE_AUTH_LITERAL = 8192
+#: One MULTIAPPEND holds at most this many maximal messages in memory.
+APPEND_TOTAL_FACTOR = 4
 
 
 class State(enum.Enum):
@@ -81,20 +85,30 @@ class Entry:
 
 
 class Session:
+    __slots__ = (
+        "_counted", "address", "compressed", "condstore", "conn", "feed", "feeds", "notify", "out", "qresync",
+        "rev2", "selected", "settings", "state", "store", "table", "user_id", "utf8", "wake",
+    )  # fmt: skip
+
     def __init__(self, conn: Connection, settings: ImapSettings, table: dict[str, Entry]) -> None:
         self.conn = conn
         self.settings = settings
         self.store: Store = settings.ctx.store
+        self.feeds: Feeds = feeds_for(self.store)
         self.table = table
         self.state = State.NOT_AUTHENTICATED
         self.user_id = 0
         self.address = ""
         self.rev2 = False  # ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
         self.utf8 = False  # mailbox names in UTF-8 (IMAP4rev2 or UTF8=ACCEPT)
+        self.condstore = False  # RFC 7162 §3.1: a CONDSTORE-enabling command was seen
+        self.qresync = False  # RFC 7162 §3.2.3: ENABLE QRESYNC
+        self.compressed = False  # RFC 4978
+        self.notify: NotifyState | None = None  # RFC 5465
         self.selected: Selected | None = None
+        self.feed: UserFeed | None = None
         self.out = bytearray()
         self.wake = asyncio.Event()
-        self._sub: Subscription | None = None
         self._counted = False
 
     # --- output --------------------------------------------------------------------------
@@ -124,6 +138,8 @@ class Session:
 
     def capabilities(self) -> str:
         caps = ["IMAP4rev1", "IMAP4rev2", *self.settings.base_capabilities]
+        if not self.compressed:
+            caps.append("COMPRESS=DEFLATE")
         if self.state is State.NOT_AUTHENTICATED:
             if not self.conn.tls and self.settings.starttls:
                 caps.append("STARTTLS")
@@ -142,7 +158,7 @@ class Session:
             while self.state is not State.LOGOUT:
                 try:
                     async with asyncio.timeout(self.settings.idle_timeout):
-                        data = await self.read_command()
+                        data = await self._next_command()
                 except TimeoutError:
                     self.untagged("BYE autologout: idle for too long")
                     await self.flush()
@@ -160,7 +176,47 @@ class Session:
             pass
         finally:
             self.close_selected()
+            self.detach()
             self.settings.release_user(self)
+
+    async def _next_command(self) -> bytes | None:
+        """The next command; with NOTIFY set, notifications go out while the client is quiet
+        (RFC 5465 §3: no command in progress is needed for them)."""
+        if self.notify is None:
+            return await self.read_command()
+        read = asyncio.ensure_future(self.read_command())
+        try:
+            while True:
+                self.wake.clear()
+                waker = asyncio.ensure_future(self.wake.wait())
+                done, _ = await asyncio.wait({read, waker}, return_when=asyncio.FIRST_COMPLETED)
+                if read in done:
+                    waker.cancel()
+                    return read.result()
+                await self.updates(False)
+                await self.flush()
+        finally:
+            if not read.done():
+                read.cancel()
+
+    def attach(self, user_id: int) -> None:
+        """Follow the user's change feed (after login): one subscription per user, shared."""
+        self.feed = self.feeds.attach(user_id, self._on_changes)
+
+    def detach(self) -> None:
+        if self.feed is not None:
+            self.feeds.detach(self.user_id, self._on_changes)
+            self.feed = None
+
+    def enable_condstore(self) -> None:
+        """RFC 7162 §3.1: after the first CONDSTORE-enabling command, FETCH responses carry
+        MODSEQ; when a mailbox is already selected, its HIGHESTMODSEQ is announced now."""
+        if self.condstore:
+            return
+        self.condstore = True
+        sel = self.selected
+        if sel is not None:
+            self.untagged(b"OK [HIGHESTMODSEQ %d] Highest" % sel.index.highestmodseq)
 
     async def _shutdown(self) -> None:
         self.conn.writer.write(b"* BYE server shutting down\r\n")
@@ -232,7 +288,9 @@ class Session:
                 break
             n, nonsync, _binary = lit
             limit = self._literal_limit(head)
-            if error is None and (n > limit or size + n > limit + 16 * self.settings.max_line_length):
+            # MULTIAPPEND (RFC 3502) carries several messages: their total is bounded too.
+            total = limit * (APPEND_TOTAL_FACTOR if limit == self.settings.max_message_size else 1)
+            if error is None and (n > limit or size + n > total + 16 * self.settings.max_line_length):
                 error = errors.No(f"literal too large (limit {limit} octets)", "TOOBIG")  # RFC 7889
             if error is not None:
                 if not nonsync:
@@ -246,6 +304,8 @@ class Session:
                 await self.conn.writer.drain()
             parts.append(await self.conn.reader.readexactly(n))
             size += n
+            if not nonsync:
+                _quickack(self.conn)
         if error is not None:
             tag = parse_tag(head) if head else None
             self.out += error.line(tag or "*", "NO" if isinstance(error, errors.No) else "BAD")
@@ -296,34 +356,37 @@ class Session:
 
     # --- the selected mailbox and the change feed -----------------------------------------------
     def watch(self, selected: Selected) -> None:
+        """Make ``selected`` the selected mailbox; changes to it arrive through the user's feed."""
         self.close_selected()
         self.selected = selected
         self.state = State.SELECTED
-        self._sub = self.store.changes.subscribe(self.user_id, self._on_changes)
 
     def close_selected(self) -> None:
-        if self._sub is not None:
-            self._sub.close()
-            self._sub = None
         self.selected = None
         if self.state is State.SELECTED:
             self.state = State.AUTHENTICATED
 
     def _on_changes(self, changes: Sequence[Change]) -> None:
         sel = self.selected
-        if sel is None:
-            return
-        wanted = [
-            c for c in changes
-            if getattr(c, "mailbox_id", None) == sel.id
-            and isinstance(c, MessageAdded | FlagsChanged | MessagesExpunged | MailboxDeleted | MailboxRenamed)
-        ]  # fmt: skip
-        if wanted:
-            sel.pending.extend(wanted)
+        woke = False
+        if sel is not None:
+            wanted = [
+                c for c in changes
+                if getattr(c, "mailbox_id", None) == sel.id
+                and isinstance(c, MessageAdded | FlagsChanged | MessagesExpunged | MailboxDeleted | MailboxRenamed)
+            ]  # fmt: skip
+            if wanted:
+                sel.pending.extend(wanted)
+                woke = True
+        if self.notify is not None and self.notify.collect(changes, sel.id if sel is not None else None):
+            woke = True
+        if woke:
             self.wake.set()
 
     async def updates(self, expunge_ok: bool) -> None:
         """Turn queued changes into untagged responses, as far as RFC 9051 §7 allows now."""
+        if self.notify is not None:
+            await self.notify.emit(self)
         sel = self.selected
         if sel is None or not sel.pending:
             return
@@ -334,7 +397,7 @@ class Session:
             if isinstance(ch, MessageAdded):
                 added |= sel.add(ch.uid)
             elif isinstance(ch, FlagsChanged):
-                if ch.modseq in sel.own_modseqs:
+                if sel.is_own(ch.modseq):
                     continue
                 seq = sel.seq_of(ch.uid)
                 if seq:
@@ -342,20 +405,22 @@ class Session:
                     if new_kw:
                         sel.keywords |= new_kw
                         self.untagged(b"FLAGS " + encoder.flag_list(Flag(0x1F), sel.keywords))
-                    self.out += b"* %d FETCH (UID %d FLAGS %s)\r\n" % (
-                        seq, ch.uid, encoder.flag_list(Flag(ch.flags), ch.keywords, ch.uid in sel.recent)
-                    )
+                    flags = encoder.flag_list(Flag(ch.flags), ch.keywords, ch.uid in sel.recent)
+                    if self.condstore:  # RFC 7162 §3.2: MODSEQ in every unsolicited FETCH
+                        self.out += b"* %d FETCH (UID %d FLAGS %s MODSEQ (%d))\r\n" % (seq, ch.uid, flags, ch.modseq)
+                    else:
+                        self.out += b"* %d FETCH (UID %d FLAGS %s)\r\n" % (seq, ch.uid, flags)
             elif isinstance(ch, MessagesExpunged):
                 if not expunge_ok or keep:
                     keep.append(ch)
                     continue
-                for seq in sel.remove(ch.uids):
-                    self.out += b"* %d EXPUNGE\r\n" % seq
+                self.expunged(sel, ch.uids)
             elif isinstance(ch, MailboxRenamed):
                 sel.name = ch.name
             elif isinstance(ch, MailboxDeleted):
                 sel.deleted = True
         sel.pending[:0] = keep
+        sel.realign()
         if added:
             self.out += b"* %d EXISTS\r\n" % sel.exists
             if not self.rev2:
@@ -363,6 +428,18 @@ class Session:
                 self.out += b"* %d RECENT\r\n" % len(sel.recent)
         if sel.deleted and expunge_ok:
             raise errors.Bye("the selected mailbox was deleted")
+
+    def expunged(self, sel: Selected, uids: Sequence[int]) -> None:
+        """Forget ``uids`` and announce it: EXPUNGE, or VANISHED once QRESYNC is enabled
+        (RFC 7162 §3.2.10)."""
+        if self.qresync:
+            known = [u for u in uids if sel.seq_of(u)]
+            sel.remove(uids)
+            if known:
+                self.out += b"* VANISHED " + encoder.seqset(sorted(known)) + b"\r\n"
+            return
+        for seq in sel.remove(uids):
+            self.out += b"* %d EXPUNGE\r\n" % seq
 
     async def _claim_recent(self, sel: Selected) -> None:
         """\\Recent for IMAP4rev1 (RFC 3501 §2.3.2): new messages this session is first to see."""
@@ -374,7 +451,21 @@ class Session:
         i = len(sel.uids)
         while i > 0 and sel.uids[i - 1] >= first:
             i -= 1
-        sel.recent.update(sel.uids[i:])
+        sel.add_recent(sel.uids[i:])
+
+
+def _quickack(conn: Connection) -> None:
+    """ACK the literal now. A client that waited for "+" often sends the literal and the
+    rest of the line in two writes (imaplib does); with Nagle on its side, the second waits
+    for our ACK, which Linux delays up to 40 ms: an APPEND would stall that long."""
+    sock = conn.writer.get_extra_info("socket")
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    if sock is None or quickack is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+    except OSError:
+        pass
 
 
 def _store_code(exc: StoreError) -> str | None:

@@ -37,6 +37,12 @@ class SmtpService:
             limits=cfg.smtp,
             ssl_context=None if implicit_tls else ctx.ssl_context,
         )
+        if name == "smtp":
+            self._mailauth(ctx)
+        if name == "smtp" and cfg.spam.enabled:
+            from courriel.delivery.spam import SpamFilter
+
+            self.policy.spam = SpamFilter(cfg.spam)
         self.listener = Listener(
             name,
             section.addresses(),
@@ -45,6 +51,19 @@ class SmtpService:
             ssl_context=ctx.ssl_context() if implicit_tls else None,
             refuse=self.refuse,
         )
+
+    def _mailauth(self, ctx: Context) -> None:
+        """The MX checks incoming mail (SPF, DKIM, DMARC) and forwards with SRS."""
+        from courriel.delivery.local import Resolver
+        from courriel.mailauth.inbound import InboundChecker
+        from courriel.mailauth.srs import Srs
+        from courriel.queue.dns import Dns
+
+        cfg = ctx.cfg
+        self.policy.srs = Srs.from_config(cfg)
+        if cfg.mailauth.enabled:
+            resolver = Resolver(ctx.store, self.policy.cache)
+            self.policy.checker = InboundChecker(cfg.mailauth, Dns(cfg.outbound.dns), cfg.server.hostname, resolver.is_local)
 
     async def start(self) -> list[tuple[str, int]]:
         return await self.listener.start()

@@ -21,6 +21,7 @@ import secrets
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
 from courriel.auth.limits import AuthLimiter
 from courriel.config import SmtpSection
@@ -30,6 +31,11 @@ from courriel.smtp import protocol as p
 from courriel.smtp.protocol import Reply, SmtpError, err
 from courriel.smtp.stream import Closed, Input, Interrupted, Output, TimedOut
 from courriel.store.api import QueueRecipient, Store
+
+if TYPE_CHECKING:
+    from courriel.delivery.spam import SpamFilter
+    from courriel.mailauth.inbound import InboundChecker
+    from courriel.mailauth.srs import Srs
 
 log = logging.getLogger("courriel.smtp")
 
@@ -60,6 +66,12 @@ class Policy:
     limits: SmtpSection
     ssl_context: Callable[[], ssl.SSLContext] | None  # STARTTLS, None when TLS is implicit
     cache: TargetCache = field(default_factory=TargetCache)
+    #: The MX's SPF/DKIM/DMARC checks (mailauth.enabled), for unauthenticated sessions.
+    checker: InboundChecker | None = None
+    #: The MX's spam filter (spam.enabled), for unauthenticated sessions.
+    spam: SpamFilter | None = None
+    #: Sender rewriting for mail forwarded to external alias targets, and its reverse.
+    srs: Srs | None = None
 
 
 @dataclass
@@ -86,6 +98,11 @@ def new_id() -> str:
 
 
 class Session:
+    #: The greeting's protocol word and the command tables; LMTP (courriel.lmtp) overrides them.
+    banner: ClassVar[str] = "ESMTP"
+    handlers: ClassVar[dict[str, Handler]]
+    allowed: ClassVar[dict[State, frozenset[str]]]
+
     def __init__(
         self, conn: Connection, policy: Policy, store: Store, auth_limiter: AuthLimiter
     ) -> None:
@@ -141,7 +158,7 @@ class Session:
     # --- the loop ------------------------------------------------------------------------
     async def run(self) -> None:
         self.conn.on_shutdown = self.on_shutdown
-        self.reply(220, None, f"{self.policy.hostname} ESMTP courriel")
+        self.reply(220, None, f"{self.policy.hostname} {self.banner} courriel")
         try:
             async with asyncio.timeout(self.policy.limits.session_timeout):
                 await self._loop()
@@ -201,12 +218,12 @@ class Session:
 
     async def dispatch(self, line: bytes) -> None:
         cmd = p.parse_command(line)
-        handler = HANDLERS.get(cmd.verb)
+        handler = self.handlers.get(cmd.verb)
         if handler is None:
             raise err(500, "5.5.2", "Syntax error, command unrecognized")
         if cmd.verb != "AUTH" and len(line) > MAX_PLAIN_COMMAND:
             raise err(500, "5.5.6", "Line too long")
-        if cmd.verb not in ALLOWED[self.state]:
+        if cmd.verb not in self.allowed[self.state]:
             if cmd.verb == "BDAT":
                 await self._drop_chunk(cmd.arg)
             if self.state is State.FRESH:
@@ -228,6 +245,12 @@ class Session:
             await self.input.exact(size, keep=False)
         finally:
             self.input.timeout = self.policy.limits.command_timeout
+
+    async def finish(self, tx: Transaction, message: bytes) -> None:
+        """The whole message is in (DATA or BDAT LAST): check, store, reply."""
+        from courriel.smtp.transaction import finish
+
+        await finish(self, tx, message)
 
     def shutting_down(self) -> bool:
         return self._shutdown
@@ -353,3 +376,4 @@ def _register() -> None:
 
 
 _register()
+Session.handlers, Session.allowed = HANDLERS, ALLOWED

@@ -13,12 +13,14 @@ The message is durable (fsynced and committed) before the 250 reply (RFC 5321 §
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from courriel.delivery import local
 from courriel.delivery.local import ResolveError, TraceInfo
 from courriel.mime.address import parse_addresses
 from courriel.mime.headers import scan_header
+from courriel.sieve.delivery import MessageRejected
 from courriel.smtp import protocol as p
 from courriel.smtp.protocol import Reply, SmtpError, err
 from courriel.smtp.session import Session, State, Transaction, new_id
@@ -73,9 +75,16 @@ async def _accept_recipient(s: Session, tx: Transaction, rcpt: p.RcptTo) -> None
         resolution = await s.resolver.resolve(rcpt.address)
     except ResolveError as exc:
         if exc.kind == "unknown":
+            original = s.policy.srs.reverse(rcpt.address) if s.policy.srs is not None else None
+            if original is not None:  # SRS: a reply or bounce to forwarded mail goes back to its sender
+                tx.external.setdefault(original.lower(), QueueRecipient(original, notify, rcpt.orcpt))
+                return
             raise err(550, "5.1.1", "User unknown") from None
         raise err(550, "5.4.6", f"Routing loop or alias too large: {exc}") from None
     for target in resolution.local:
+        if target.quota_bytes and (tx.mail.size or 0) > target.quota_bytes:
+            # Larger than the whole quota: it can never fit (RFC 3463 §3.3: 5.2.2 permanent).
+            raise err(552, "5.2.2", "Mailbox full: message larger than the recipient's quota")
         if target.inbox_id not in tx.local and await s.resolver.over_quota(target, tx.mail.size or 0):
             raise err(452, "4.2.2", "Mailbox full")
     for target in resolution.local:
@@ -111,7 +120,7 @@ async def cmd_data(s: Session, arg: str) -> None:
     if content[:1] == b".":
         content = content[1:]
     message = content.replace(b"\r\n.", b"\r\n") if b"\r\n." in content else content
-    await _finish(s, tx, message)
+    await s.finish(tx, message)
 
 
 async def cmd_bdat(s: Session, arg: str) -> None:
@@ -142,7 +151,7 @@ async def cmd_bdat(s: Session, arg: str) -> None:
     if not last:
         s.reply(250, "2.0.0", f"{size} octets received")
         return
-    await _finish(s, tx, bytes(tx.bdat))
+    await s.finish(tx, bytes(tx.bdat))
 
 
 def _fail(s: Session, tx: Transaction, size: int, exc: SmtpError) -> None:
@@ -153,8 +162,8 @@ def _fail(s: Session, tx: Transaction, size: int, exc: SmtpError) -> None:
     raise exc
 
 
-async def _finish(s: Session, tx: Transaction, message: bytes) -> None:
-    """Check the message, deliver and queue it durably, reply 250 with the transaction id."""
+def check_message(s: Session, tx: Transaction, message: bytes) -> bytes:
+    """Refuse what no MTA should pass on (bare CR/LF, long lines, loops); returns the header."""
     size = len(message)
     scan = p.scan_message(message, s.policy.max_line)
     if scan.bare_lf or scan.bare_cr:
@@ -167,8 +176,34 @@ async def _finish(s: Session, tx: Transaction, message: bytes) -> None:
     header = message[: header_end + 2] if header_end >= 0 else message
     if header.count(b"\nReceived:") + header.startswith(b"Received:") > MAX_HOPS:
         _fail(s, tx, size, err(554, "5.4.6", "Too many Received headers: mail loop"))
+    return header
+
+
+async def finish(s: Session, tx: Transaction, message: bytes) -> None:
+    """Check the message, deliver and queue it durably, reply 250 with the transaction id."""
+    size = len(message)
+    header = check_message(s, tx, message)
     if s.auth_user is not None:
         await _check_from(s, tx, header, size)
+    checked = b""
+    if s.auth_user is None and s.policy.checker is not None:
+        verdict = await s.policy.checker.check(message, s.conn.peer_ip, s.helo, tx.mail.address)
+        if verdict.reject is not None:
+            _fail(s, tx, size, err(550, "5.7.1", verdict.reject))
+        checked, message = verdict.header, verdict.message
+        if verdict.quarantine:
+            tx.local = {t.inbox_id: t for t in [await _junk(s, t) for t in tx.local.values()]}
+    junk = False
+    if s.auth_user is None and s.policy.spam is not None and tx.local:
+        spam = await s.policy.spam.check(
+            message, mail_from=tx.mail.address, rcpts=tx.rcpts, ip=s.conn.peer_ip, helo=s.helo,
+            hostname=s.policy.hostname, queue_id=tx.id,
+        )  # fmt: skip
+        if spam is not None:
+            if spam.reject:
+                _fail(s, tx, size, err(554, "5.7.1", "Message refused as spam"))
+            checked += spam.header()
+            junk = spam.junk
     info = TraceInfo(
         helo=s.helo,
         peer_ip=s.conn.peer_ip,
@@ -182,15 +217,27 @@ async def _finish(s: Session, tx: Transaction, message: bytes) -> None:
     mail = tx.mail
     try:
         if tx.local:
-            data = local.return_path(mail.address) + received + message
-            await local.deliver(s.store, data, mail.address, list(tx.local.values()))
+            data = local.return_path(mail.address) + checked + received + message
+            await local.deliver(
+                s.store, data, mail.address, list(tx.local.values()), junk=junk, hostname=s.policy.hostname
+            )
         if tx.external:
+            # Forwarding for an alias (no AUTH): the reverse path becomes ours (SRS), so that
+            # the destination's SPF check passes and bounces come back through us.
+            sender = mail.address
+            if s.auth_user is None and s.policy.srs is not None:
+                sender = s.policy.srs.forward(mail.address)
             await local.enqueue(
-                s.store, received + message, mail.address, list(tx.external.values()),
+                s.store, received + message, sender, list(tx.external.values()),
                 envid=mail.envid, ret=mail.ret, smtputf8=mail.smtputf8, body_8bit=mail.body == "8BITMIME",
                 auth_user=s.auth_user, source=tx.id,
             )  # fmt: skip
+    except MessageRejected as exc:
+        # RFC 5429 §2.2: ereject refuses in the protocol, with the script's reason.
+        _fail(s, tx, size, err(550, "5.7.1", _one_line(exc.reason) or "Message rejected"))
     except QuotaExceeded:
+        if any(t.quota_bytes and len(message) > t.quota_bytes for t in tx.local.values()):
+            _fail(s, tx, size, err(552, "5.2.2", "Mailbox full: message larger than the recipient's quota"))
         _fail(s, tx, size, err(452, "4.2.2", "Mailbox full, try again later"))
     except NotFound:
         _fail(s, tx, size, err(451, "4.3.0", "Recipient changed during the transaction, try again"))
@@ -210,6 +257,20 @@ async def _finish(s: Session, tx: Transaction, message: bytes) -> None:
     s.tx = None
     s.state = State.READY
     s.reply(250, "2.0.0", f"OK: queued as {tx.id}")
+
+
+async def _junk(s: Session, target: local.LocalTarget) -> local.LocalTarget:
+    """The same user's Junk mailbox (created when missing), for DMARC p=quarantine."""
+    boxes = await s.store.list_mailboxes(target.user_id)
+    box = next((b for b in boxes if b.special_use == "\\Junk"), None) or next(
+        (b for b in boxes if b.name.lower() == "junk"), None
+    )
+    if box is None:
+        try:
+            box = await s.store.create_mailbox(target.user_id, "Junk", "\\Junk")
+        except StoreError:
+            return target
+    return dataclasses.replace(target, inbox_id=box.id)
 
 
 async def _check_from(s: Session, tx: Transaction, header: bytes, size: int) -> None:
@@ -232,3 +293,8 @@ def _protocol_name(s: Session, tx: Transaction) -> str:
     if s.auth_user is not None:
         name += "A"
     return name
+
+
+def _one_line(text: str) -> str:
+    """A script's reason as one printable reply line (no CR/LF injection into the reply)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:400]

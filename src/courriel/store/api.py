@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import enum
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -193,6 +194,21 @@ class MessageRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class MailboxSnapshot:
+    """A whole mailbox's message rows at one instant, packed (IMAP SELECT at scale).
+
+    ``uids`` ascending (``array('I')``), with ``flags`` (``array('B')``, :class:`Flag` bits)
+    and ``modseqs`` (``array('Q')``) aligned to it; ``keywords`` only for messages that have
+    any. ``mailbox`` (HIGHESTMODSEQ, UIDNEXT...) is read in the same transaction."""
+
+    mailbox: Mailbox
+    uids: array[int]
+    flags: array[int]
+    modseqs: array[int]
+    keywords: dict[int, frozenset[str]]
+
+
+@dataclass(frozen=True, slots=True)
 class AppendTarget:
     mailbox_id: int
     flags: Flag = Flag(0)
@@ -322,10 +338,77 @@ class SortKey:
 SORT_KEYS = frozenset({"arrival", "cc", "date", "from", "size", "subject", "to", "displayfrom", "displayto"})
 
 
+# --- outbound queue ----------------------------------------------------------------------
+# Mail for remote recipients (authenticated submission, aliases with external targets) waits
+# here for the outbound SMTP client: the message stored once, a row per recipient with its
+# own state, the RFC 3461 DSN parameters kept for the delivery status notifications.
+
+#: Recipient states in the queue. ``queued``: waiting for an attempt (or for the outbound
+#: client, which is not part of this release: until it is, the queue holds the mail).
+QUEUE_STATES = ("queued", "deferred", "delivered", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecipient:
+    """A recipient to queue, with its RFC 3461 parameters."""
+
+    address: str
+    notify: str | None = None  # NOTIFY as given: "NEVER" or e.g. "SUCCESS,FAILURE"
+    orcpt: str | None = None  # "addr-type;address", xtext-decoded
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRecipient:
+    id: int
+    address: str
+    notify: str | None
+    orcpt: str | None
+    state: str  # one of QUEUE_STATES
+    attempts: int
+    next_attempt: datetime
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    id: int
+    mail_from: str  # "" for the null sender
+    size: int
+    blob: str
+    created: datetime
+    envid: str | None  # RFC 3461 ENVID
+    ret: str | None  # RFC 3461 RET: FULL or HDRS
+    smtputf8: bool
+    body_8bit: bool
+    auth_user: str | None  # who submitted it, if authenticated
+    source: str  # transaction id of the SMTP session that queued it, for the logs
+    recipients: tuple[QueuedRecipient, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientUpdate:
+    """The outcome of a delivery attempt for one queued recipient (see :meth:`Store.update_queue`)."""
+
+    id: int
+    state: str  # one of QUEUE_STATES
+    next_attempt: datetime | None = None  # None: unchanged
+    last_error: str | None = None
+    attempted: bool = True  # count the attempt
+
+
 @dataclass(slots=True)
 class Usage:
     bytes: int = 0
     messages: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SieveScript:
+    """A user's Sieve script (RFC 5228) as managed over ManageSieve (RFC 5804)."""
+
+    name: str
+    content: str
+    active: bool
 
 
 @dataclass(slots=True)
@@ -487,6 +570,11 @@ class Store(abc.ABC):
         """Remove messages flagged \\Deleted (restricted to ``uids`` when given); returns their UIDs."""
 
     @abc.abstractmethod
+    async def delete_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+        """Flag \\Deleted and expunge exactly ``uids`` in one operation (POP3 UPDATE state,
+        RFC 1939 §6): all of them or none. Returns the UIDs removed (those that still existed)."""
+
+    @abc.abstractmethod
     async def list_messages(self, mailbox_id: int, uids: Sequence[int] | None = None) -> list[MessageInfo]:
         """Messages in UID order (all, or those of ``uids`` that exist)."""
 
@@ -499,6 +587,21 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def read_message(self, blob: str) -> bytes: ...
+
+    async def read_messages(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
+        """The bytes of several messages in one call (POP3 read-ahead), by UID. A UID that does
+        not exist, or whose file went with a concurrent expunge, is left out."""
+        out: dict[int, bytes] = {}
+        for rec in await self.get_records(mailbox_id, uids):
+            try:
+                out[rec.info.uid] = await self.read_message(rec.blob)
+            except FileNotFoundError:
+                pass
+        return out
+
+    @abc.abstractmethod
+    async def snapshot(self, mailbox_id: int) -> MailboxSnapshot:
+        """Every message's UID, flags, keywords and MODSEQ with the mailbox row, consistently."""
 
     @abc.abstractmethod
     async def search(self, mailbox_id: int, key: SearchKey) -> list[int]:
@@ -526,3 +629,85 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def check(self) -> list[str]:
         """Verify the invariants; returns a list of problems (empty when sound)."""
+
+    # --- annotations (RFC 5464 METADATA) ----------------------------------------------------
+    @abc.abstractmethod
+    async def get_metadata(self, user_id: int, mailbox_id: int | None) -> dict[str, bytes]:
+        """Every entry of a mailbox (or the user's server entries when None), by name."""
+
+    @abc.abstractmethod
+    async def set_metadata(
+        self, user_id: int, mailbox_id: int | None, entries: dict[str, bytes | None], max_entries: int = 0
+    ) -> None:
+        """Set (None: remove) entries, all or none. With ``max_entries``, refuses with
+        :class:`QuotaExceeded` when the mailbox (or server) would hold more entries."""
+
+    # --- outbound queue --------------------------------------------------------------------
+    @abc.abstractmethod
+    async def enqueue(
+        self,
+        data: bytes,
+        mail_from: str,
+        recipients: Sequence[QueueRecipient],
+        envid: str | None = None,
+        ret: str | None = None,
+        smtputf8: bool = False,
+        body_8bit: bool = False,
+        auth_user: str | None = None,
+        source: str = "",
+    ) -> int:
+        """Queue one message for remote recipients (bytes stored once); durable on return.
+
+        Returns the queue id."""
+
+    @abc.abstractmethod
+    async def list_queue(self) -> list[QueuedMessage]:
+        """Queued messages, oldest first, with their recipients."""
+
+    @abc.abstractmethod
+    async def delete_queued(self, queue_id: int) -> None:
+        """Remove a queued message and its recipients (its file too). NotFound when absent."""
+
+    @abc.abstractmethod
+    async def due_queue(self, now: datetime, limit: int = 1000) -> list[QueuedMessage]:
+        """Queued messages with at least one recipient waiting (``queued`` or ``deferred``)
+        whose next attempt is at or before ``now``, oldest first, with all their recipients."""
+
+    @abc.abstractmethod
+    async def update_queue(self, updates: Sequence[RecipientUpdate]) -> list[int]:
+        """Record attempt outcomes in one transaction; a message whose recipients are all
+        final (``delivered`` or ``failed``) is removed with its file. Returns removed ids."""
+
+    @abc.abstractmethod
+    async def flush_queue(self) -> int:
+        """Make every waiting recipient due now; returns how many."""
+
+    # --- Sieve scripts (RFC 5228, RFC 5804) and vacation tracking (RFC 5230) ---------------
+    @abc.abstractmethod
+    async def list_sieve_scripts(self, user_id: int) -> list[SieveScript]: ...
+
+    @abc.abstractmethod
+    async def get_sieve_script(self, user_id: int, name: str | None) -> SieveScript | None:
+        """A script by name, or the active one when ``name`` is None."""
+
+    @abc.abstractmethod
+    async def put_sieve_script(
+        self, user_id: int, name: str, content: str, max_scripts: int = 0, max_size: int = 0
+    ) -> None:
+        """Create or replace a script; :class:`QuotaExceeded` past ``max_scripts``/``max_size``."""
+
+    @abc.abstractmethod
+    async def set_active_sieve_script(self, user_id: int, name: str | None) -> None:
+        """Make ``name`` the one active script (None: none active). NotFound when absent."""
+
+    @abc.abstractmethod
+    async def delete_sieve_script(self, user_id: int, name: str) -> None:
+        """NotFound when absent; StoreError when it is the active one (RFC 5804 §2.10)."""
+
+    @abc.abstractmethod
+    async def rename_sieve_script(self, user_id: int, old: str, new: str) -> None: ...
+
+    @abc.abstractmethod
+    async def vacation_due(self, user_id: int, handle: str, sender: str, period: int) -> bool:
+        """Whether a vacation reply to ``sender`` under ``handle`` may go now (none within
+        ``period`` seconds); when it may, the reply is recorded in the same operation."""

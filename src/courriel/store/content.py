@@ -37,6 +37,9 @@ class ContentSummary:
     headers: str
     preview: str
     has_attachment: bool
+    #: For the full-text index: decoded header fields ("Name: value" lines) and body text.
+    head_text: str = ""
+    body_text: str = ""
 
 
 def _search_text(addrs: list[tuple[str, str]]) -> str:
@@ -84,7 +87,21 @@ def summarize(data: bytes, max_depth: int = 100) -> ContentSummary:
         headers=json.dumps(p.headers, ensure_ascii=True, separators=(",", ":")),
         preview=p.preview,
         has_attachment=p.has_attachment,
+        head_text=_head_text(p.headers),
+        body_text=p.text,
     )
+
+
+def _head_text(headers: list[tuple[str, str]]) -> str:
+    from courriel.mime import decode_header_value
+
+    return "\n".join(f"{name}: {decode_header_value(value)}" for name, value in headers)
+
+
+def index_texts(data: bytes) -> tuple[str, str]:
+    """(head, body) text for the full-text index, as :func:`summarize` computes them."""
+    p = parse_message(data)
+    return _head_text(p.headers), p.text
 
 
 def searchable_text(data: bytes, whole: bool) -> str:
@@ -92,7 +109,4 @@ def searchable_text(data: bytes, whole: bool) -> str:
     p = parse_message(data)
     if not whole:
         return p.text
-    from courriel.mime import decode_header_value
-
-    head = "\n".join(f"{name}: {decode_header_value(value)}" for name, value in p.headers)
-    return head + "\n" + p.text
+    return _head_text(p.headers) + "\n" + p.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from courriel.imap.commands import auth, fetch, listing, mailboxes, messages, search
+from courriel.imap.commands import auth, extras, fetch, listing, mailboxes, messages, search, sort
 from courriel.imap.session import ANY, AUTHED, NOT_AUTH, SELECTED, Entry
 
 TABLE: dict[str, Entry] = {
@@ -30,6 +30,13 @@ TABLE: dict[str, Entry] = {
     "STATUS": Entry(mailboxes.status, AUTHED),
     "APPEND": Entry(messages.append, AUTHED),
     "IDLE": Entry(messages.idle, AUTHED),
+    "COMPRESS": Entry(extras.compress, AUTHED),  # RFC 4978 §3: after authentication
+    "GETQUOTA": Entry(extras.getquota, AUTHED),
+    "GETQUOTAROOT": Entry(extras.getquotaroot, AUTHED),
+    "SETQUOTA": Entry(extras.setquota, AUTHED),
+    "GETMETADATA": Entry(extras.getmetadata, AUTHED),
+    "SETMETADATA": Entry(extras.setmetadata, AUTHED),
+    "NOTIFY": Entry(extras.notify, AUTHED),
     # selected (§6.4)
     "CHECK": Entry(mailboxes.check, SELECTED),
     "CLOSE": Entry(mailboxes.close, SELECTED),
@@ -40,7 +47,11 @@ TABLE: dict[str, Entry] = {
     "STORE": Entry(messages.store, SELECTED, expunge_ok=False),
     "COPY": Entry(messages.copy, SELECTED),
     "MOVE": Entry(messages.copy, SELECTED),
+    "SORT": Entry(sort.sort, SELECTED, expunge_ok=False),
+    "THREAD": Entry(sort.thread, SELECTED, expunge_ok=False),
     "UID SEARCH": Entry(search.search, SELECTED),
+    "UID SORT": Entry(sort.sort, SELECTED),
+    "UID THREAD": Entry(sort.thread, SELECTED),
     "UID FETCH": Entry(fetch.fetch, SELECTED),
     "UID STORE": Entry(messages.store, SELECTED),
     "UID COPY": Entry(messages.copy, SELECTED),

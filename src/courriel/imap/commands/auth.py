@@ -75,6 +75,7 @@ async def _logged_in(s: Session, cred: Credentials) -> str:
         raise No("too many connections for this user", "LIMIT")
     s.address = cred.address
     s.state = State.AUTHENTICATED
+    s.attach(cred.user_id)
     log.info("imap: %s logged in from %s", cred.address, ip)
     return f"[CAPABILITY {s.capabilities()}] logged in"
 
@@ -89,7 +90,10 @@ async def _failed(s: Session) -> None:
 async def login(s: Session, cmd: Command) -> str:
     assert isinstance(cmd.args, Login)
     _check_limits(s)
-    await asyncio.sleep(s.settings.ctx.auth_limiter.delay(s.conn.peer_ip))
+    delay = s.settings.ctx.auth_limiter.delay(s.conn.peer_ip)
+    if delay:
+        await asyncio.sleep(delay)
+    # check_password keeps the process-wide cache of verified logins (auth.passwords).
     cred = await check_password(s.store, cmd.args.username, cmd.args.password)
     if cred is None:
         await _failed(s)
@@ -144,12 +148,23 @@ async def _exchange(s: Session, data: bytes) -> bytes:
 
 
 async def enable(s: Session, cmd: Command) -> str:
+    # RFC 5161; ENABLE CONDSTORE / QRESYNC (RFC 7162 §3.1, §3.2.3); UTF8=ACCEPT (RFC 6855 §3)
     assert isinstance(cmd.args, Enable)
     enabled = []
     for cap in cmd.args.capabilities:
         if cap == "IMAP4REV2" and not s.rev2:
             s.rev2 = s.utf8 = True
             enabled.append("IMAP4rev2")
+        elif cap == "CONDSTORE" and not s.condstore:
+            s.enable_condstore()
+            enabled.append("CONDSTORE")
+        elif cap == "QRESYNC" and not s.qresync:
+            s.enable_condstore()  # QRESYNC implies CONDSTORE (RFC 7162 §3.2.3)
+            s.qresync = True
+            enabled.append("QRESYNC")
+        elif cap == "UTF8=ACCEPT" and not s.utf8:
+            s.utf8 = True
+            enabled.append("UTF8=ACCEPT")
     if enabled:
         s.untagged("ENABLED " + " ".join(enabled))
     else:

@@ -7,10 +7,28 @@ from bisect import bisect_left
 
 from courriel.imap.errors import Bad, No
 from courriel.imap.protocol import encoder
-from courriel.imap.protocol.types import Command, Create, MailboxArg, Rename, Status, UidExpunge
+from courriel.imap.protocol.types import (
+    Command,
+    Create,
+    MailboxArg,
+    QResync,
+    Rename,
+    Select,
+    Status,
+    UidExpunge,
+)
 from courriel.imap.selected import Selected
 from courriel.imap.session import Session
-from courriel.store.api import DELIMITER, INBOX, SPECIAL_USE, Flag, Mailbox, NotFound, UidIn
+from courriel.store.api import (
+    DELIMITER,
+    INBOX,
+    SPECIAL_USE,
+    Flag,
+    HasFlag,
+    Mailbox,
+    NotFound,
+    UidIn,
+)
 
 _SPECIAL_USES = {v.lower(): v for v in SPECIAL_USE.values()}
 MAX_UID = 2**32 - 1
@@ -23,30 +41,34 @@ async def mailbox_or_fail(s: Session, name: str) -> Mailbox:
     return mb
 
 
+def mailbox_id(mb: Mailbox) -> bytes:
+    """RFC 8474 MAILBOXID: stable across renames, never reused (UIDVALIDITY is server-wide)."""
+    return b"F%d-%d" % (mb.uidvalidity, mb.id)
+
+
 async def _select(s: Session, cmd: Command, readonly: bool) -> str:
-    assert isinstance(cmd.args, MailboxArg)
+    args = cmd.args
+    assert isinstance(args, MailboxArg | Select)
+    qresync = args.qresync if isinstance(args, Select) else None
+    if qresync is not None and not s.qresync:
+        raise Bad("QRESYNC must be enabled first (RFC 7162 §3.2.5)")
     if s.selected is not None:
         s.close_selected()
         s.untagged("OK [CLOSED] previous mailbox closed")  # RFC 9051 §7.1
-    mb = await mailbox_or_fail(s, cmd.args.mailbox)
+    if isinstance(args, Select) and args.condstore:
+        s.enable_condstore()
+    mb = await mailbox_or_fail(s, args.mailbox)
     if mb.noselect:
         raise No(f"{mb.name} cannot be selected", "CANNOT")
-    # Subscribe first, list second: a change committed in between is in both and the
-    # session's bookkeeping ignores the duplicate.
-    sel = Selected(mb, readonly, ())
+    assert s.feed is not None
+    index = await s.feeds.index(s.feed, mb)
+    # From here to watch() nothing awaits: the session's view is the index at this instant,
+    # and every later change reaches the session's queue.
+    sel = Selected(mb, readonly, index)
     s.watch(sel)
-    infos = await s.store.list_messages(mb.id)
-    sel.uids.extend(i.uid for i in infos)
-    sel.uidnext = max(sel.uidnext, sel.last_uid + 1)
-    first_unseen = 0
-    keywords: set[str] = set()
-    for n, info in enumerate(infos, 1):
-        if info.keywords:
-            keywords |= info.keywords
-        if not first_unseen and not info.flags & Flag.SEEN:
-            first_unseen = n
-    sel.keywords = keywords
-    flags = encoder.flag_list(Flag(0x1F), keywords)
+    highestmodseq = index.highestmodseq
+    first_unseen = index.first_unseen() + 1
+    flags = encoder.flag_list(Flag(0x1F), sel.keywords)
     s.untagged(b"FLAGS " + flags)
     if readonly:
         s.untagged("OK [PERMANENTFLAGS ()] read-only mailbox")
@@ -54,18 +76,43 @@ async def _select(s: Session, cmd: Command, readonly: bool) -> str:
         s.untagged(b"OK [PERMANENTFLAGS " + flags[:-1] + b" \\*)] flags permitted")
     s.untagged(b"%d EXISTS" % sel.exists)
     if not s.rev2:
-        if sel.uids:
-            first = await s.store.claim_recent(mb.id, 0 if readonly else sel.last_uid + 1)
-            sel.recent.update(sel.uids[bisect_left(sel.uids, first) :])
+        uids = sel.uids
+        if uids:
+            first = await s.store.claim_recent(mb.id, 0 if readonly else uids[-1] + 1)
+            sel.add_recent(uids[bisect_left(uids, first) :])
         s.untagged(b"%d RECENT" % len(sel.recent))
         if first_unseen:
             s.untagged(b"OK [UNSEEN %d] first unseen message" % first_unseen)
     s.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % mb.uidvalidity)
     s.untagged(b"OK [UIDNEXT %d] predicted next UID" % sel.uidnext)
+    if s.condstore:
+        s.untagged(b"OK [HIGHESTMODSEQ %d] Highest" % highestmodseq)
+    s.untagged(b"OK [MAILBOXID (" + mailbox_id(mb) + b")] Ok")  # RFC 8474 §4.2
     if s.rev2:  # RFC 9051 §6.3.2: the mailbox name as the server spells it
         s.untagged(b'LIST () "/" ' + s.mailbox_name(mb.name))
+    if qresync is not None and qresync.uidvalidity == mb.uidvalidity:
+        await _resync(s, sel, qresync)
     mode = "READ-ONLY" if readonly else "READ-WRITE"
     return f"[{mode}] {cmd.name} completed"
+
+
+async def _resync(s: Session, sel: Selected, q: QResync) -> None:
+    """RFC 7162 §3.2.5.2: what changed since the client's MODSEQ: VANISHED (EARLIER) for the
+    UIDs expunged since (tombstones are kept, so the list is exact), then FETCH responses."""
+    changed, gone = await s.store.changed_since(sel.id, q.modseq)
+    if q.known_uids is not None:
+        ranges = q.known_uids.resolve(max(sel.uidnext - 1, 1))
+        gone = [u for u in gone if any(lo <= u <= hi for lo, hi in ranges)]
+    # A UID still in the session's view is announced by its pending expunge later.
+    gone = [u for u in gone if not sel.seq_of(u)]
+    if gone:
+        s.out += b"* VANISHED (EARLIER) " + encoder.seqset(gone) + b"\r\n"
+    for info in changed:
+        seq = sel.seq_of(info.uid)
+        if seq:
+            flags = encoder.flag_list(info.flags, info.keywords, info.uid in sel.recent)
+            s.out += b"* %d FETCH (UID %d FLAGS %s MODSEQ (%d))\r\n" % (seq, info.uid, flags, info.modseq)
+            await s.maybe_flush()
 
 
 async def select(s: Session, cmd: Command) -> str:
@@ -90,8 +137,8 @@ async def create(s: Session, cmd: Command) -> str:
         special = _SPECIAL_USES.get(cmd.args.special_use[0].lower())
         if special is None:
             raise No(f"unsupported special use {cmd.args.special_use[0]}", "USEATTR")  # RFC 6154 §3
-    await s.store.create_mailbox(s.user_id, name, special)
-    return "CREATE completed"
+    mb = await s.store.create_mailbox(s.user_id, name, special)
+    return f"[MAILBOXID ({mailbox_id(mb).decode()})] CREATE completed"  # RFC 8474 §4.1
 
 
 async def delete(s: Session, cmd: Command) -> str:
@@ -155,8 +202,17 @@ async def status_line(s: Session, mb: Mailbox, items: tuple[str, ...]) -> bytes:
             value = mb.deleted
         elif item == "SIZE":
             value = mb.size
-        elif item == "HIGHESTMODSEQ":
-            raise Bad("HIGHESTMODSEQ needs CONDSTORE, which is not offered")
+        elif item == "HIGHESTMODSEQ":  # RFC 7162 §3.1.8 (a CONDSTORE-enabling command)
+            s.enable_condstore()
+            value = mb.highestmodseq
+        elif item == "MAILBOXID":  # RFC 8474 §4.3
+            values.append(b"MAILBOXID (" + mailbox_id(mb) + b")")
+            continue
+        elif item == "APPENDLIMIT":  # RFC 7889 §4
+            value = s.settings.max_message_size
+        elif item == "DELETED-STORAGE":  # RFC 9208 §4.2.1
+            uids = await s.store.search(mb.id, HasFlag(Flag.DELETED))
+            value = sum(i.size for i in await s.store.list_messages(mb.id, uids)) if uids else 0
         else:  # RECENT (IMAP4rev1): messages nobody has claimed yet, or ours when selected
             if sel is not None and sel.id == mb.id:
                 value = len(sel.recent)
@@ -208,6 +264,7 @@ async def expunge(s: Session, cmd: Command) -> str:
         if not uids:
             return f"{cmd.name} completed"
     removed = await s.store.expunge(sel.id, uids)
-    for seq in sel.remove(removed):
-        s.out += b"* %d EXPUNGE\r\n" % seq
+    s.expunged(sel, removed)
+    if s.condstore:  # RFC 7162 §3.2.10 (and §3.1.12 for CONDSTORE alone)
+        return f"[HIGHESTMODSEQ {sel.index.highestmodseq}] {cmd.name} completed"
     return f"{cmd.name} completed"

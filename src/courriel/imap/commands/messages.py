@@ -11,7 +11,7 @@ from courriel.imap.errors import Bad, Bye, No
 from courriel.imap.protocol import encoder
 from courriel.imap.protocol.types import Append, Command, CopyMove, Store
 from courriel.imap.session import Session
-from courriel.store.api import Flag, FlagMode, MessageInfo
+from courriel.store.api import Flag, FlagMode, MessageInfo, NewMessage
 
 
 async def _target(s: Session, name: str) -> int:
@@ -24,24 +24,35 @@ async def _target(s: Session, name: str) -> int:
 
 
 async def append(s: Session, cmd: Command) -> str:
+    """APPEND, several messages at once with MULTIAPPEND (RFC 3502): all stored or none."""
     args = cmd.args
     assert isinstance(args, Append)
     box = await _target(s, args.mailbox)
-    if not args.data:
-        raise No("empty message")
-    if len(args.data) > s.settings.max_message_size:
-        raise No("message too large", "TOOBIG")
-    if b"\0" in args.data and not args.binary:
-        raise Bad("NUL in message")
-    result = await s.store.append(box, args.data, args.flags, args.keywords, args.internal_date)
+    for msg in args.messages:
+        if not msg.data:
+            raise No("empty message")
+        if len(msg.data) > s.settings.max_message_size:
+            raise No("message too large", "TOOBIG")
+        if b"\0" in msg.data and not msg.binary:
+            raise Bad("NUL in message")
+    if len(args.messages) == 1:
+        m = args.messages[0]
+        results = [await s.store.append(box, m.data, m.flags, m.keywords, m.internal_date)]
+    else:
+        items = [NewMessage(m.data, m.flags, m.keywords, m.internal_date) for m in args.messages]
+        results = await s.store.append_many(box, items)
     sel = s.selected
-    if sel is not None and sel.id == box and sel.add(result.uid):
-        # RFC 9051 §6.3.12: a message appended to the selected mailbox is announced.
-        s.out += b"* %d EXISTS\r\n" % sel.exists
-        if args.keywords - sel.keywords:
-            sel.keywords |= args.keywords
+    if sel is not None and sel.id == box:
+        added = [sel.add(r.uid) for r in results]
+        if any(added):
+            # RFC 9051 §6.3.12: a message appended to the selected mailbox is announced.
+            s.out += b"* %d EXISTS\r\n" % sel.exists
+        keywords = frozenset().union(*(m.keywords for m in args.messages))
+        if keywords - sel.keywords:
+            sel.keywords |= keywords
             s.untagged(b"FLAGS " + encoder.flag_list(Flag(0x1F), sel.keywords))
-    return f"[APPENDUID {result.uidvalidity} {result.uid}] APPEND completed"
+    uids = encoder.seqset([r.uid for r in results]).decode()
+    return f"[APPENDUID {results[0].uidvalidity} {uids}] APPEND completed"
 
 
 async def idle(s: Session, cmd: Command) -> str:
@@ -83,31 +94,71 @@ async def store(s: Session, cmd: Command) -> str:
     uids = resolve(sel, args.seqset, cmd.uid)
     if sel.readonly:
         raise No("mailbox is read-only", "READ-ONLY")
+    if args.unchangedsince is not None:
+        s.enable_condstore()  # RFC 7162 §3.1: a CONDSTORE-enabling command
     if not uids:
         return f"{cmd.name} completed"
-    result = await s.store.store_flags(sel.id, uids, args.mode, args.flags, args.keywords)
+    result = await s.store.store_flags(sel.id, uids, args.mode, args.flags, args.keywords, args.unchangedsince)
     for info in result.changed:
         sel.note_own(info.modseq)
     if args.mode is not FlagMode.REMOVE and args.keywords - sel.keywords:
         sel.keywords |= args.keywords
         s.untagged(b"FLAGS " + encoder.flag_list(Flag(0x1F), sel.keywords))
+    uid_item = cmd.uid
     if not args.silent:
+        modified = set(result.modified)
         changed = {i.uid: i for i in result.changed}
-        rest = [u for u in uids if u not in changed]
-        infos: list[MessageInfo] = list(changed.values())
-        if rest:
-            infos += await s.store.list_messages(sel.id, rest)
-        for info in sorted(infos, key=lambda i: i.uid):
-            seq = sel.seq_of(info.uid)
+        for uid, flags, keywords, modseq in await _current(s, uids, changed, modified):
+            seq = sel.seq_of(uid)
             if not seq:
                 continue
-            flags = encoder.flag_list(info.flags, info.keywords, info.uid in sel.recent)
-            if cmd.uid:
-                s.out += b"* %d FETCH (UID %d FLAGS %s)\r\n" % (seq, info.uid, flags)
-            else:
-                s.out += b"* %d FETCH (FLAGS %s)\r\n" % (seq, flags)
+            out = b"* %d FETCH (" % seq
+            if uid_item:
+                out += b"UID %d " % uid
+            out += b"FLAGS " + encoder.flag_list(Flag(flags), keywords, uid in sel.recent)
+            if s.condstore:
+                out += b" MODSEQ (%d)" % modseq
+            s.out += out + b")\r\n"
             await s.maybe_flush()
+    elif s.condstore:
+        # RFC 7162 §3.1.3: even after .SILENT, the new MODSEQ of each changed message.
+        for info in result.changed:
+            seq = sel.seq_of(info.uid)
+            if seq:
+                s.out += b"* %d FETCH (UID %d MODSEQ (%d))\r\n" % (seq, info.uid, info.modseq)
+    if result.modified:
+        values = sorted(result.modified) if cmd.uid else sorted(filter(None, map(sel.seq_of, result.modified)))
+        return f"[MODIFIED {encoder.seqset(values).decode()}] Conditional {cmd.name} failed"
     return f"{cmd.name} completed"
+
+
+async def _current(
+    s: Session, uids: list[int], changed: dict[int, MessageInfo], skip: set[int]
+) -> list[tuple[int, int, frozenset[str], int]]:
+    """(uid, flags, keywords, modseq) after a STORE: the changed rows as the store returned
+    them, the others from the shared index (current: the feed applied the STORE's changes
+    before the store call returned) or, when the session's view differs, from the store."""
+    sel = selected(s)
+    out: list[tuple[int, int, frozenset[str], int]] = []
+    index = sel.index
+    rest: list[int] = []
+    for uid in uids:
+        if uid in skip:
+            continue
+        info = changed.get(uid)
+        if info is not None:
+            out.append((uid, int(info.flags), info.keywords, info.modseq))
+            continue
+        i = index.position(uid) if index.valid else -1
+        if i >= 0:
+            out.append((uid, index.flags[i], index.keywords.get(uid, frozenset()), index.modseqs[i]))
+        else:
+            rest.append(uid)
+    if rest:
+        for info in await s.store.list_messages(sel.id, rest):
+            out.append((info.uid, int(info.flags), info.keywords, info.modseq))
+        out.sort()
+    return out
 
 
 async def copy(s: Session, cmd: Command) -> str:
@@ -138,8 +189,7 @@ async def copy(s: Session, cmd: Command) -> str:
     if move:
         # RFC 6851 §4.3: COPYUID in an untagged OK, then the EXPUNGEs, then the tagged OK.
         s.untagged(b"OK [" + code + b"] moved")
-        for seq in sel.remove([p[0] for p in pairs]):
-            s.out += b"* %d EXPUNGE\r\n" % seq
+        s.expunged(sel, [p[0] for p in pairs])
         return f"{cmd.name} completed"
     if dest == sel.id:
         added = [sel.add(p[1]) for p in pairs]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from courriel.imap.commands.common import resolve, selected
 from courriel.imap.errors import No
 from courriel.imap.protocol import encoder
-from courriel.imap.protocol.types import Command, RecentKey, Search, SeqKey
+from courriel.imap.protocol.types import Command, ObjectIdKey, RecentKey, Search, SeqKey
+from courriel.imap.rendered import thread_id
 from courriel.imap.selected import Selected
 from courriel.imap.session import Session
 from courriel.store.api import And, Not, Or, SearchKey, UidIn
@@ -24,35 +25,73 @@ def _ranges(uids: list[int]) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def to_store_key(sel: Selected, key: SearchKey) -> SearchKey:
-    """Resolve the session-relative keys (sequence sets, "$", \\Recent) into UID ranges."""
+async def to_store_key(s: Session, sel: Selected, key: SearchKey) -> SearchKey:
+    """Resolve the session-relative keys (sequence sets, "$", \\Recent, object ids) into
+    store keys."""
     if isinstance(key, SeqKey):
         return UidIn(_ranges(resolve(sel, key.seqset, key.uid)))
     if isinstance(key, RecentKey):
         return UidIn(_ranges(sorted(sel.recent)))
+    if isinstance(key, ObjectIdKey):
+        return UidIn(_ranges(await _object_uids(s, sel, key)))
     if isinstance(key, And):
-        return And(tuple(to_store_key(sel, k) for k in key.keys))
+        return And(tuple([await to_store_key(s, sel, k) for k in key.keys]))
     if isinstance(key, Or):
-        return Or(tuple(to_store_key(sel, k) for k in key.keys))
+        return Or(tuple([await to_store_key(s, sel, k) for k in key.keys]))
     if isinstance(key, Not):
-        return Not(to_store_key(sel, key.key))
+        return Not(await to_store_key(s, sel, key.key))
     return key
+
+
+async def _object_uids(s: Session, sel: Selected, key: ObjectIdKey) -> list[int]:
+    """RFC 8474 §6: EMAILID / THREADID, matched over the mailbox's messages."""
+    infos = await s.store.list_messages(sel.id)
+    if key.kind == "EMAILID":
+        return [i.uid for i in infos if b"M%d" % i.content_id == key.value.encode()]
+    out = []
+    uids = [i.uid for i in infos]
+    for start in range(0, len(uids), 1000):
+        for rec in await s.store.get_records(sel.id, uids[start : start + 1000]):
+            if thread_id(rec).decode() == key.value:
+                out.append(rec.info.uid)
+    return out
+
+
+def check_charset(charset: str | None) -> None:
+    if charset is not None and charset not in CHARSETS:
+        raise No(f"unsupported charset {charset}", "BADCHARSET (US-ASCII UTF-8)")  # RFC 9051 §6.4.4
+
+
+def known(sel: Selected, found: list[int]) -> list[int]:
+    """Only messages this session knows (a message added since is announced later)."""
+    if (found and found[-1] > sel.last_uid) or sel.gone:
+        return [u for u in found if sel.seq_of(u)]
+    return found
+
+
+async def highest_modseq(s: Session, sel: Selected, uids: list[int]) -> int:
+    """RFC 7162 §3.1.5: the highest MODSEQ among the messages found."""
+    if sel.aligned:
+        index = sel.index
+        return max((index.modseqs[i] for i in map(index.position, uids) if i >= 0), default=0)
+    return max((i.modseq for i in await s.store.list_messages(sel.id, uids)), default=0)
 
 
 async def search(s: Session, cmd: Command) -> str:
     args = cmd.args
     assert isinstance(args, Search)
     sel = selected(s)
-    if args.charset is not None and args.charset not in CHARSETS:
-        raise No(f"unsupported charset {args.charset}", "BADCHARSET (US-ASCII UTF-8)")
-    key = to_store_key(sel, args.key)
-    found = await s.store.search(sel.id, key)
-    # Only messages this session knows (a message added since is announced later).
-    uids = [u for u in found if sel.seq_of(u)] if (found and found[-1] > sel.last_uid) or sel.gone else found
+    check_charset(args.charset)
+    if args.modseq:
+        s.enable_condstore()
+    key = await to_store_key(s, sel, args.key)
+    uids = known(sel, await s.store.search(sel.id, key))
     values = uids if cmd.uid else [sel.seq_of(u) for u in uids]
+    modseq = await highest_modseq(s, sel, uids) if args.modseq and uids else 0
     returns = args.returns
     if returns is None and not s.rev2:
-        s.out += b"* SEARCH" + b"".join(b" %d" % v for v in values) + b"\r\n"
+        tail = b" (MODSEQ %d)" % modseq if modseq else b""
+        s.out += b"* SEARCH" + b"".join(b" %d" % v for v in values) + tail + b"\r\n"
         return f"{cmd.name} completed"
     if returns is None or not returns:
         returns = frozenset({"ALL"})  # RFC 4731 §3.1: RETURN () means ALL
@@ -80,5 +119,7 @@ async def search(s: Session, cmd: Command) -> str:
         out += b" COUNT %d" % len(values)
     if values and "ALL" in returns:
         out += b" ALL " + encoder.seqset(values)
+    if modseq:
+        out += b" MODSEQ %d" % modseq
     s.out += out + b"\r\n"
     return f"{cmd.name} completed"

@@ -7,7 +7,11 @@ from courriel.imap.protocol.types import FetchAtt, Section
 
 _SIMPLE = frozenset(
     {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE", "UID", "RFC822",
-     "RFC822.HEADER", "RFC822.TEXT", "BODY"}
+     "RFC822.HEADER", "RFC822.TEXT", "BODY",
+     "MODSEQ",  # RFC 7162 §3.1.4
+     "SAVEDATE",  # RFC 8514
+     "EMAILID", "THREADID",  # RFC 8474 §5
+     "PREVIEW"}  # RFC 8970
 )  # fmt: skip
 # RFC 9051 §6.4.5 macros.
 MACROS = {
@@ -74,6 +78,9 @@ def _att(r: Reader) -> FetchAtt:
     if not name:
         raise ParseError("expected a fetch attribute")
     if r.peek() != 0x5B:  # "["
+        if name == "PREVIEW" and r.accept(b" ("):  # RFC 8970 §3: PREVIEW (LAZY)
+            r.expect(b"LAZY", "LAZY")
+            r.expect(b")")
         if name in _SIMPLE:
             return FetchAtt(name, label=name.encode())
         raise ParseError(f"unknown fetch attribute {name}")

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from courriel.imap.protocol import extensions as ext
 from courriel.imap.protocol.fetchatts import parse_fetch_atts
 from courriel.imap.protocol.reader import ParseError, Reader
-from courriel.imap.protocol.searchkeys import parse_search_program
+from courriel.imap.protocol.searchkeys import parse_search
 from courriel.imap.protocol.types import (
     Append,
+    AppendMessage,
     Args,
     Authenticate,
     Command,
@@ -34,8 +36,10 @@ from courriel.store.api import Flag, FlagMode, StoreError
 __all__ = ["ParseError", "parse_command", "parse_tag"]
 
 STATUS_ITEMS = frozenset(
-    {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ"}
-)
+    {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ",
+     "MAILBOXID", "APPENDLIMIT", "DELETED-STORAGE"}
+)  # fmt: skip
+MAX_APPEND_MESSAGES = 1000  # MULTIAPPEND (RFC 3502)
 SEARCH_RETURNS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
 LIST_SELECTION = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 LIST_RETURNS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
@@ -215,6 +219,15 @@ def _flags(r: Reader, names: list[str]) -> tuple[Flag, frozenset[str]]:
 def _append(r: Reader) -> Args:
     r.sp()
     mailbox = r.mailbox()
+    messages = [_append_message(r)]
+    while not r.at_eol():  # RFC 3502 MULTIAPPEND: more messages follow
+        messages.append(_append_message(r))
+        if len(messages) > MAX_APPEND_MESSAGES:
+            raise ParseError("too many messages in one APPEND")
+    return Append(mailbox, tuple(messages))
+
+
+def _append_message(r: Reader) -> AppendMessage:
     r.sp()
     flags, keywords = Flag(0), frozenset[str]()
     if r.peek() == 0x28:
@@ -231,7 +244,7 @@ def _append(r: Reader) -> Args:
     data, binary = r.literal(allow8=True)
     if utf8:
         r.expect(b")")
-    return Append(mailbox, flags, keywords, date, data, binary)
+    return AppendMessage(flags, keywords, date, data, binary)
 
 
 def _search(r: Reader) -> Args:
@@ -244,7 +257,8 @@ def _search(r: Reader) -> Args:
     if r.accept(b"CHARSET "):
         charset = r.astring("charset").decode("ascii", "replace").upper()
         r.sp()
-    return Search(parse_search_program(r), charset, returns)
+    key, modseq = parse_search(r)
+    return Search(key, charset, returns, modseq)
 
 
 def _fetch(r: Reader) -> Args:
@@ -252,13 +266,37 @@ def _fetch(r: Reader) -> Args:
     seqset = r.seqset()
     r.sp()
     atts, macro = parse_fetch_atts(r)
-    return Fetch(seqset, atts, macro)
+    changedsince = None
+    vanished = False
+    if r.accept(b" ("):  # RFC 7162 §3.1.4.1, §3.2.6: fetch modifiers
+        while True:
+            word = r.atom("fetch modifier").upper()
+            if word == "CHANGEDSINCE" and changedsince is None:
+                r.sp()
+                changedsince = r.number(limit=ext.MAX_MODSEQ)
+            elif word == "VANISHED" and not vanished:
+                vanished = True
+            else:
+                raise ParseError(f"unknown fetch modifier {word}")
+            if r.accept(b")"):
+                break
+            r.sp()
+        if vanished and changedsince is None:
+            raise ParseError("VANISHED needs CHANGEDSINCE")  # RFC 7162 §3.2.6
+    return Fetch(seqset, atts, macro, changedsince, vanished)
 
 
 def _store(r: Reader) -> Args:
     r.sp()
     seqset = r.seqset()
     r.sp()
+    unchangedsince = None
+    if r.accept(b"("):  # RFC 7162 §3.1.3: (UNCHANGEDSINCE n)
+        r.expect(b"UNCHANGEDSINCE", "UNCHANGEDSINCE")
+        r.sp()
+        unchangedsince = r.number(limit=ext.MAX_MODSEQ)
+        r.expect(b")")
+        r.sp()
     mode = FlagMode.REPLACE
     if r.accept(b"+"):
         mode = FlagMode.ADD
@@ -277,7 +315,7 @@ def _store(r: Reader) -> Args:
     if "\\*" in names:
         raise ParseError("\\* is not a flag")
     flags, keywords = _flags(r, names)
-    return Store(seqset, mode, silent, flags, keywords)
+    return Store(seqset, mode, silent, flags, keywords, unchangedsince)
 
 
 def _copy(r: Reader) -> Args:
@@ -297,15 +335,18 @@ Parse = Callable[[Reader], Args]
 COMMANDS: dict[str, Parse] = {
     "CAPABILITY": _none, "NOOP": _none, "LOGOUT": _none, "STARTTLS": _none,
     "AUTHENTICATE": _authenticate, "LOGIN": _login, "ENABLE": _enable, "ID": _id,
-    "SELECT": _mailbox, "EXAMINE": _mailbox, "CREATE": _create, "DELETE": _mailbox,
+    "SELECT": ext.select, "EXAMINE": ext.select, "CREATE": _create, "DELETE": _mailbox,
     "RENAME": _rename, "SUBSCRIBE": _mailbox, "UNSUBSCRIBE": _mailbox, "LIST": _list,
     "LSUB": _lsub, "NAMESPACE": _none, "STATUS": _status, "APPEND": _append, "IDLE": _none,
     "CHECK": _none, "CLOSE": _none, "UNSELECT": _none, "EXPUNGE": _none, "SEARCH": _search,
     "FETCH": _fetch, "STORE": _store, "COPY": _copy, "MOVE": _copy,
+    "SORT": ext.sort, "THREAD": ext.thread, "GETQUOTA": ext.getquota, "GETQUOTAROOT": ext.getquotaroot,
+    "SETQUOTA": ext.setquota, "GETMETADATA": ext.getmetadata, "SETMETADATA": ext.setmetadata,
+    "NOTIFY": ext.notify, "COMPRESS": ext.compress,
 }  # fmt: skip
 UID_COMMANDS: dict[str, Parse] = {
     "FETCH": _fetch, "STORE": _store, "COPY": _copy, "MOVE": _copy, "SEARCH": _search,
-    "EXPUNGE": _uid_expunge,
+    "EXPUNGE": _uid_expunge, "SORT": ext.sort, "THREAD": ext.thread,
 }  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from courriel.imap.protocol.reader import ParseError, Reader
-from courriel.imap.protocol.types import RecentKey, SeqKey
+from courriel.imap.protocol.types import ObjectIdKey, RecentKey, SeqKey
 from courriel.store.api import (
     All,
     And,
@@ -21,6 +21,7 @@ from courriel.store.api import (
     HasFlag,
     HasKeyword,
     HeaderContains,
+    ModSeqAtLeast,
     Not,
     Or,
     SearchKey,
@@ -45,7 +46,12 @@ _DATE_KEYS = {
     "SENTBEFORE": (DateField.SENT, "before"),
     "SENTON": (DateField.SENT, "on"),
     "SENTSINCE": (DateField.SENT, "since"),
+    # RFC 8514 SAVEDATE
+    "SAVEDBEFORE": (DateField.SAVED, "before"),
+    "SAVEDON": (DateField.SAVED, "on"),
+    "SAVEDSINCE": (DateField.SAVED, "since"),
 }
+_OBJECTID = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 def _day(value: datetime, field: DateField, op: str) -> DateCompare:
@@ -57,6 +63,7 @@ class _KeyParser:
     def __init__(self, r: Reader, charset_text: bool) -> None:
         self.r = r
         self.count = 0
+        self.modseq = False
 
     def text(self) -> str:
         return self.r.text(self.r.astring())
@@ -129,6 +136,25 @@ class _KeyParser:
         if name == "UID":
             r.sp()
             return SeqKey(r.seqset(), uid=True)
+        if name == "MODSEQ":  # RFC 7162 §3.1.5: MODSEQ [entry-name entry-type-req] mod-sequence
+            r.sp()
+            if r.peek() == 0x22:
+                r.quoted()
+                r.sp()
+                kind = r.atom("entry type").lower()
+                if kind not in ("priv", "shared", "all"):
+                    raise ParseError("invalid MODSEQ entry type")
+                r.sp()
+            self.modseq = True
+            return ModSeqAtLeast(r.number(limit=2**63 - 1))
+        if name == "SAVEDATESUPPORTED":  # RFC 8514 §4.3: every mailbox here keeps save dates
+            return All()
+        if name in ("EMAILID", "THREADID"):  # RFC 8474 §6
+            r.sp()
+            value = r.take(_OBJECTID)
+            if not value or len(value) > 255:
+                raise ParseError("invalid object id")
+            return ObjectIdKey(name, value.decode("ascii"))
         # IMAP4rev1 only (RFC 3501 §6.4.4); harmless for IMAP4rev2 clients.
         if name == "RECENT":
             return RecentKey()
@@ -141,4 +167,11 @@ class _KeyParser:
 
 def parse_search_program(r: Reader) -> SearchKey:
     """The search keys up to the end of the command."""
-    return _KeyParser(r, True).keys(0, closing=False)
+    return parse_search(r)[0]
+
+
+def parse_search(r: Reader) -> tuple[SearchKey, bool]:
+    """The search keys up to the end of the command, and whether MODSEQ was among them."""
+    p = _KeyParser(r, True)
+    key = p.keys(0, closing=False)
+    return key, p.modseq

@@ -89,6 +89,14 @@ class RecentKey(SearchKey):
     """\\Recent: known only to the session (RFC 3501 §2.3.2)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectIdKey(SearchKey):
+    """RFC 8474 EMAILID / THREADID search keys (``kind`` is "EMAILID" or "THREADID")."""
+
+    kind: str
+    value: str
+
+
 # --- fetch -------------------------------------------------------------------------------
 
 
@@ -145,9 +153,28 @@ class Id:
 
 @dataclass(frozen=True, slots=True)
 class MailboxArg:
-    """SELECT, EXAMINE, DELETE, SUBSCRIBE, UNSUBSCRIBE."""
+    """SELECT, EXAMINE, DELETE, SUBSCRIBE, UNSUBSCRIBE, GETQUOTAROOT."""
 
     mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class QResync:
+    """SELECT ... (QRESYNC (uidvalidity modseq [known-uids [(seqs uids)]])) (RFC 7162 §3.2.5)."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SeqSet | None = None
+    seq_match: tuple[SeqSet, SeqSet] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Select:
+    """SELECT and EXAMINE with their RFC 4466 parameters."""
+
+    mailbox: str
+    condstore: bool = False
+    qresync: QResync | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +209,7 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
-class Append:
-    mailbox: str
+class AppendMessage:
     flags: Flag
     keywords: frozenset[str]
     internal_date: datetime | None
@@ -192,11 +218,39 @@ class Append:
 
 
 @dataclass(frozen=True, slots=True)
+class Append:
+    """APPEND, with several messages for MULTIAPPEND (RFC 3502)."""
+
+    mailbox: str
+    messages: tuple[AppendMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Search:
     key: SearchKey
     charset: str | None = None
     #: ESEARCH return options (RFC 4731), None when no RETURN was given.
     returns: frozenset[str] | None = None
+    #: The search uses MODSEQ (RFC 7162 §3.1.5): the response carries the highest MODSEQ.
+    modseq: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """SORT (RFC 5256) with ESORT return options (RFC 5267)."""
+
+    criteria: tuple[tuple[str, bool], ...]  # (key, reverse)
+    charset: str
+    key: SearchKey
+    returns: frozenset[str] | None = None
+    modseq: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    algorithm: str  # ORDEREDSUBJECT or REFERENCES
+    charset: str
+    key: SearchKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +258,8 @@ class Fetch:
     seqset: SeqSet
     atts: tuple[FetchAtt, ...]
     macro: bool = False
+    changedsince: int | None = None  # RFC 7162 §3.1.4.1
+    vanished: bool = False  # RFC 7162 §3.2.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +269,51 @@ class Store:
     silent: bool
     flags: Flag
     keywords: frozenset[str]
+    unchangedsince: int | None = None  # RFC 7162 §3.1.3
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRoot:
+    """GETQUOTA root / SETQUOTA root (resources) (RFC 9208)."""
+
+    root: str
+    limits: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GetMetadata:
+    """GETMETADATA [(options)] mailbox entries (RFC 5464 §4.2)."""
+
+    mailbox: str
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: str = "0"  # 0, 1 or infinity
+
+
+@dataclass(frozen=True, slots=True)
+class SetMetadata:
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyGroup:
+    """One event group of NOTIFY SET (RFC 5465 §5): a filter and its events."""
+
+    filter: str  # SELECTED, SELECTED-DELAYED, INBOXES, PERSONAL, SUBSCRIBED, SUBTREE, MAILBOXES
+    mailboxes: tuple[str, ...]
+    events: frozenset[str]  # upper case; empty for NONE
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    groups: tuple[NotifyGroup, ...] | None  # None: NOTIFY NONE
+    status: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Compress:
+    mechanism: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +329,8 @@ class UidExpunge:
 
 Args = (
     NoArgs | Login | Authenticate | Enable | Id | MailboxArg | Create | Rename | ListCmd | Status
-    | Append | Search | Fetch | Store | CopyMove | UidExpunge
+    | Append | Search | Fetch | Store | CopyMove | UidExpunge | Select | Sort | Thread | QuotaRoot
+    | GetMetadata | SetMetadata | Notify | Compress
 )  # fmt: skip
 
 

@@ -100,6 +100,9 @@ def delete_user(tx: Tx, address: str) -> None:
         tx.run("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox_id,))
     tx.run("DELETE FROM mailboxes WHERE user_id = ?", (user_id,))
     tx.run("DELETE FROM subscriptions WHERE user_id = ?", (user_id,))
+    tx.run("DELETE FROM metadata WHERE user_id = ?", (user_id,))
+    tx.run("DELETE FROM sieve_scripts WHERE user_id = ?", (user_id,))
+    tx.run("DELETE FROM sieve_vacation WHERE user_id = ?", (user_id,))
     tx.run("DELETE FROM users WHERE id = ?", (user_id,))
 
 
@@ -202,6 +205,7 @@ def delete_mailbox(tx: Tx, user_id: int, name: str) -> None:
         return
     _clear_messages(tx, row)
     tx.run("DELETE FROM expunged WHERE mailbox_id = ?", (row[0],))
+    tx.run("DELETE FROM metadata WHERE user_id = ? AND mailbox_id = ?", (user_id, row[0]))
     tx.run("DELETE FROM mailboxes WHERE id = ?", (row[0],))
     tx.changes.append(MailboxDeleted(user_id, msg_ops.next_modseq(tx, user_id), row[0], name))
 

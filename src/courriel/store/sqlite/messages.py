@@ -109,7 +109,7 @@ def deliver(
         "INSERT INTO contents (blob, size, refs, mail_from, sent_date, envelope, body, subject,"
         " base_subject, from_cf, to_cf, cc_cf, bcc_cf, subject_cf, sort_from, sort_to, sort_cc,"
         " display_from, display_to, message_id, in_reply_to, refs_header, headers, preview,"
-        " has_attachment) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " has_attachment, indexed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
         (
             blob, s.size, len(targets), mail_from, s.sent_date, s.envelope, s.body, s.subject,
             s.base_subject, s.from_cf, s.to_cf, s.cc_cf, s.bcc_cf, s.subject_cf, s.sort_from,
@@ -118,6 +118,8 @@ def deliver(
         ),
     )  # fmt: skip
     content_id = int(cur.lastrowid or 0)
+    # The full-text index (schema 4), filled in the same transaction as the message.
+    tx.run("INSERT INTO contents_fts (rowid, head, body) VALUES (?, ?, ?)", (content_id, s.head_text, s.body_text))
     tx.new_blobs.append(blob)
     now = int(time.time())
     out = []
@@ -212,6 +214,7 @@ def release_content(tx: Tx, content_id: int) -> None:
     row = tx.one("UPDATE contents SET refs = refs - 1 WHERE id = ? RETURNING refs, blob", (content_id,))
     if row is not None and row[0] <= 0:
         tx.run("DELETE FROM contents WHERE id = ?", (content_id,))
+        tx.run("DELETE FROM contents_fts WHERE rowid = ?", (content_id,))
         tx.dead_blobs.append(row[1])
 
 
@@ -225,6 +228,16 @@ def expunge(tx: Tx, mailbox_id: int, uids: Sequence[int] | None) -> list[int]:
         )
     else:
         rows = [r for r in _select(tx, mailbox_id, uids) if r[2] & Flag.DELETED]
+    if not rows:
+        return []
+    return _remove(tx, mbox, rows, next_modseq(tx, mbox[1]))
+
+
+def delete_messages(tx: Tx, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+    """\\Deleted + expunge of exactly ``uids`` under one MODSEQ; the change feed reports the
+    expunge (a flag change immediately expunged is not worth a FlagsChanged)."""
+    mbox = mailbox_row(tx, mailbox_id)
+    rows = _select(tx, mailbox_id, uids)
     if not rows:
         return []
     return _remove(tx, mbox, rows, next_modseq(tx, mbox[1]))

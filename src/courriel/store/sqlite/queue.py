@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from courriel.store.api import NotFound, QueuedMessage, QueuedRecipient, QueueRecipient
+from courriel.store.api import (
+    NotFound,
+    QueuedMessage,
+    QueuedRecipient,
+    QueueRecipient,
+    RecipientUpdate,
+)
 from courriel.store.sqlite.db import Tx
 
 QUEUE_COLS = "id, mail_from, size, blob, created, envid, ret, smtputf8, body_8bit, auth_user, source"
@@ -49,6 +55,39 @@ def delete(tx: Tx, queue_id: int) -> None:
     tx.run("DELETE FROM queue_recipients WHERE queue_id = ?", (queue_id,))
     tx.run("DELETE FROM queue WHERE id = ?", (queue_id,))
     tx.dead_blobs.append(row[0])
+
+
+def update(tx: Tx, updates: Sequence[RecipientUpdate]) -> list[int]:
+    """Apply attempt outcomes; remove the messages left with no waiting recipient."""
+    touched: set[int] = set()
+    for u in updates:
+        row = tx.one("SELECT queue_id, next_attempt FROM queue_recipients WHERE id = ?", (u.id,))
+        if row is None:
+            continue  # deleted meanwhile (queue delete)
+        touched.add(row[0])
+        nxt = int(u.next_attempt.timestamp()) if u.next_attempt is not None else row[1]
+        tx.run(
+            "UPDATE queue_recipients SET state = ?, next_attempt = ?, last_error = ?, attempts = attempts + ?"
+            " WHERE id = ?",
+            (u.state, nxt, u.last_error, int(u.attempted), u.id),
+        )
+    removed: list[int] = []
+    for queue_id in sorted(touched):
+        waiting = tx.one(
+            "SELECT 1 FROM queue_recipients WHERE queue_id = ? AND state IN ('queued', 'deferred') LIMIT 1",
+            (queue_id,),
+        )
+        if waiting is None:
+            delete(tx, queue_id)
+            removed.append(queue_id)
+    return removed
+
+
+def flush(tx: Tx) -> int:
+    cur = tx.run(
+        "UPDATE queue_recipients SET next_attempt = ? WHERE state IN ('queued', 'deferred')", (int(time.time()),)
+    )
+    return int(cur.rowcount)
 
 
 def _time(t: int) -> datetime:

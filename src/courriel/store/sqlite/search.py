@@ -1,13 +1,18 @@
 """Compile search keys (:mod:`courriel.store.api`) into SQL over ``messages m JOIN contents c``.
 
 Address and subject keys use the casefolded columns filled at delivery, so they run in
-SQLite's C code. Other header names and body text go through Python functions registered on
-the reading connection (full-text indexing comes with the IMAP scale work).
+SQLite's C code. Body text (BODY, TEXT) goes through the trigram full-text index
+``contents_fts`` (schema 4): a phrase of trigrams is an exact substring match, as RFC 9051
+§6.4.4 wants, found through the index; needles shorter than a trigram use LIKE on the
+indexed text. Messages not indexed yet (stored before schema 4, until the background pass
+reaches them) and other header names go through Python functions registered on the
+reading connection (the index narrows header searches first).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -88,17 +93,71 @@ def compile_key(key: SearchKey, args: list[Any]) -> str:
     if isinstance(key, HeaderContains):
         name = key.name.lower()
         if name in _CF_COLUMNS and key.text:
+            column = f"instr({_CF_COLUMNS[name]}, ?) > 0"
+            if len(key.text) >= 3 and _PLAIN.fullmatch(key.text):
+                # The decoded header text in the full-text index holds every plain
+                # substring of the address or subject: its candidates come first, so only
+                # they read their contents row (the test on the column stays exact).
+                args.extend(("head : " + _phrase(key.text), key.text.casefold()))
+                return f"(m.content_id IN ({_FTS_MATCH} UNION {_UNINDEXED}) AND {column})"
             args.append(key.text.casefold())
-            return f"instr({_CF_COLUMNS[name]}, ?) > 0"
+            return column
+        check = "courriel_header(c.headers, ?, ?)"
+        if len(key.text) >= 3:  # narrow through the index first (indexed contents only)
+            args.append("head : " + _phrase(key.text))
+            args.extend((name, key.text.casefold()))
+            return f"(m.content_id IN ({_FTS_MATCH} UNION {_UNINDEXED}) AND {check})"
         args.extend((name, key.text.casefold()))
-        return "courriel_header(c.headers, ?, ?)"
+        return check
     if isinstance(key, BodyContains):
+        if not key.text:
+            return "1"
+        if len(key.text) >= 3:
+            args.append(("{head body} : " if key.whole else "body : ") + _phrase(key.text))
+            indexed = _FTS_MATCH
+        else:  # shorter than a trigram: LIKE over the indexed text
+            pattern = "%" + key.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            if key.whole:
+                args.extend((pattern, pattern))
+                indexed = _FTS_LIKE_WHOLE
+            else:
+                args.append(pattern)
+                indexed = _FTS_LIKE
         args.extend((key.text.casefold(), int(key.whole)))
-        return "courriel_body(c.blob, ?, ?)"
+        # On message rows alone (no join): indexed contents through the index, the others
+        # (stored before schema 4, until the background pass) by reading their files.
+        return f"m.content_id IN ({indexed} UNION {_UNINDEXED_BODY})"
     if isinstance(key, ModSeqAtLeast):
         args.append(key.modseq)
         return "m.modseq >= ?"
     raise TypeError(f"unknown search key {key!r}")
+
+
+_FTS_MATCH = "SELECT rowid FROM contents_fts WHERE contents_fts MATCH ?"
+_FTS_LIKE = "SELECT rowid FROM contents_fts WHERE body LIKE ? ESCAPE '\\'"
+_FTS_LIKE_WHOLE = "SELECT rowid FROM contents_fts WHERE head LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\'"
+
+
+_UNINDEXED = "SELECT id FROM contents WHERE indexed = 0"
+_UNINDEXED_BODY = "SELECT id FROM contents WHERE indexed = 0 AND courriel_body(blob, ?, ?)"
+#: Needles whose casefolded form is found verbatim in the decoded header text (ASCII, none
+#: of the characters address parsing drops or rewrites).
+_PLAIN = re.compile(r"[A-Za-z0-9@._+\- ]+")
+
+
+def _phrase(text: str) -> str:
+    """An FTS5 phrase: with the trigram tokenizer, an exact (case-insensitive) substring."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _needs_contents(key: SearchKey) -> bool:
+    if isinstance(key, And | Or):
+        return any(_needs_contents(k) for k in key.keys)
+    if isinstance(key, Not):
+        return _needs_contents(key.key)
+    if isinstance(key, DateCompare):
+        return key.field is DateField.SENT
+    return isinstance(key, HeaderContains)
 
 
 def search_sql(mailbox_id: int, key: SearchKey, sort: Sequence[SortKey] = ()) -> tuple[str, list[Any]]:
@@ -111,11 +170,8 @@ def search_sql(mailbox_id: int, key: SearchKey, sort: Sequence[SortKey] = ()) ->
             raise ValueError(f"unknown sort key {s.name}")
         order.append(f"{col} {'DESC' if s.reverse else 'ASC'}")
     order.append("m.uid")
-    return (
-        "SELECT m.uid FROM messages m JOIN contents c ON c.id = m.content_id"
-        f" WHERE m.mailbox_id = ? AND {where} ORDER BY {', '.join(order)}",
-        args,
-    )
+    join = " JOIN contents c ON c.id = m.content_id" if sort or _needs_contents(key) else ""
+    return f"SELECT m.uid FROM messages m{join} WHERE m.mailbox_id = ? AND {where} ORDER BY {', '.join(order)}", args
 
 
 def register_functions(

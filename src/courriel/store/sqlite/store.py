@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import time
+from array import array
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -23,11 +26,16 @@ from courriel.store.api import (
     FlagResult,
     InvalidName,
     Mailbox,
+    MailboxSnapshot,
     MessageInfo,
     MessageRecord,
     NewMessage,
     NotFound,
+    QueuedMessage,
+    QueueRecipient,
+    RecipientUpdate,
     SearchKey,
+    SieveScript,
     SortKey,
     Store,
     StoreStats,
@@ -37,8 +45,11 @@ from courriel.store.api import (
 from courriel.store.blobs import BlobStore
 from courriel.store.changes import ChangeHub
 from courriel.store.content import searchable_text, summarize
-from courriel.store.sqlite import accounts, db
+from courriel.store.sqlite import accounts, db, fulltext
 from courriel.store.sqlite import messages as msg_ops
+from courriel.store.sqlite import metadata as meta_ops
+from courriel.store.sqlite import queue as queue_ops
+from courriel.store.sqlite import sieve as sieve_ops
 from courriel.store.sqlite.rows import (
     INFO_COLS,
     MAILBOX_COLS,
@@ -63,6 +74,7 @@ class SQLiteStore(Store):
         self._writer = db.Writer(db_path, self.blobs, self.changes)
         self._readers = db.Readers(db_path, on_connect=self._register)
         self._closed = False
+        self._backfill: asyncio.Task[None] | None = None
 
     def _register(self, conn: sqlite3.Connection) -> None:
         register_functions(conn, self.blobs.get, searchable_text)
@@ -73,6 +85,7 @@ class SQLiteStore(Store):
         store.changes.bind(asyncio.get_running_loop())
         await asyncio.to_thread(store._migrate)
         store._writer.start()
+        store._backfill = asyncio.create_task(fulltext.run_backfill(store))
         return store
 
     def _migrate(self) -> None:
@@ -86,6 +99,10 @@ class SQLiteStore(Store):
         if self._closed:
             return
         self._closed = True
+        if self._backfill is not None:
+            self._backfill.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._backfill
         await asyncio.to_thread(self._writer.stop)
         self._readers.close()
 
@@ -357,6 +374,11 @@ class SQLiteStore(Store):
         result: list[int] = await self._write(lambda tx: msg_ops.expunge(tx, mailbox_id, uid_list))
         return result
 
+    async def delete_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+        uid_list = list(uids)
+        result: list[int] = await self._write(lambda tx: msg_ops.delete_messages(tx, mailbox_id, uid_list))
+        return result
+
     async def list_messages(self, mailbox_id: int, uids: Sequence[int] | None = None) -> list[MessageInfo]:
         if uids is None:
             rows = await self._all(
@@ -389,6 +411,54 @@ class SQLiteStore(Store):
 
     async def read_message(self, blob: str) -> bytes:
         return await asyncio.to_thread(self.blobs.get, blob)
+
+    async def read_messages(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, bytes]:
+        wanted = sorted(set(uids))
+        base = "SELECT m.uid, c.blob, c.size FROM messages m JOIN contents c ON c.id = m.content_id"
+
+        def run(c: sqlite3.Connection) -> dict[int, bytes]:
+            # One reader-thread call for the rows and the files (read with one os.read each:
+            # the files are immutable and their size is known).
+            out: dict[int, bytes] = {}
+            for uid, blob, size in _chunked(c, base, mailbox_id, wanted):
+                try:
+                    fd = os.open(self.blobs.path(blob), os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                try:
+                    chunks = [os.read(fd, size + 1)]
+                    if len(chunks[0]) != size:  # a short read, or not the recorded size: to the end
+                        while more := os.read(fd, 1 << 20):
+                            chunks.append(more)
+                finally:
+                    os.close(fd)
+                out[uid] = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return out
+
+        return await self._readers.run(run)
+
+    async def snapshot(self, mailbox_id: int) -> MailboxSnapshot:
+        def run(c: sqlite3.Connection) -> MailboxSnapshot:
+            c.execute("BEGIN")  # one read transaction: the mailbox row matches the messages
+            try:
+                row = c.execute(f"SELECT {MAILBOX_COLS} FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+                if row is None:
+                    raise NotFound("no such mailbox")
+                rows = c.execute(
+                    "SELECT uid, flags, modseq FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,)
+                ).fetchall()
+                kws = c.execute(
+                    "SELECT uid, keywords FROM messages WHERE mailbox_id = ? AND keywords != ''", (mailbox_id,)
+                ).fetchall()
+            finally:
+                c.execute("COMMIT")
+            uids, flags, modseqs = zip(*rows) if rows else ((), (), ())
+            return MailboxSnapshot(
+                mailbox(row), array("I", uids), array("B", flags), array("Q", modseqs),
+                {uid: names.decode_keywords(text) for uid, text in kws},
+            )  # fmt: skip
+
+        return await self._readers.run(run)
 
     async def search(self, mailbox_id: int, key: SearchKey) -> list[int]:
         sql, args = search_sql(mailbox_id, key)
@@ -431,11 +501,117 @@ class SQLiteStore(Store):
 
         return await self._readers.run(run)
 
+    # --- annotations (RFC 5464) ---------------------------------------------------------------------
+    async def get_metadata(self, user_id: int, mailbox_id: int | None) -> dict[str, bytes]:
+        return await self._readers.run(lambda c: meta_ops.get(c, user_id, mailbox_id))
+
+    async def set_metadata(
+        self, user_id: int, mailbox_id: int | None, entries: dict[str, bytes | None], max_entries: int = 0
+    ) -> None:
+        entries = dict(entries)
+        await self._write(lambda tx: meta_ops.set_entries(tx, user_id, mailbox_id, entries, max_entries))
+
+    # --- outbound queue --------------------------------------------------------------------------
+    async def enqueue(
+        self,
+        data: bytes,
+        mail_from: str,
+        recipients: Sequence[QueueRecipient],
+        envid: str | None = None,
+        ret: str | None = None,
+        smtputf8: bool = False,
+        body_8bit: bool = False,
+        auth_user: str | None = None,
+        source: str = "",
+    ) -> int:
+        if not recipients:
+            raise InvalidName("nothing to queue: no recipients")
+        rcpts = list(recipients)
+        blob = await asyncio.to_thread(self.blobs.put, data, False)
+        result: int = await self._write(
+            lambda tx: queue_ops.enqueue(
+                tx, blob, len(data), mail_from, rcpts, envid, ret, smtputf8, body_8bit, auth_user, source
+            ),
+            orphan_blobs=[blob],
+        )
+        return result
+
+    async def list_queue(self) -> list[QueuedMessage]:
+        def run(c: sqlite3.Connection) -> list[QueuedMessage]:
+            msgs = c.execute(f"SELECT {queue_ops.QUEUE_COLS} FROM queue ORDER BY id").fetchall()
+            rcpts = c.execute(f"SELECT {queue_ops.RECIPIENT_COLS} FROM queue_recipients ORDER BY id").fetchall()
+            return queue_ops.rows_to_messages(msgs, rcpts)
+
+        return await self._readers.run(run)
+
+    async def delete_queued(self, queue_id: int) -> None:
+        await self._write(lambda tx: queue_ops.delete(tx, queue_id))
+
+    async def due_queue(self, now: datetime, limit: int = 1000) -> list[QueuedMessage]:
+        t = int(now.timestamp())
+
+        def run(c: sqlite3.Connection) -> list[QueuedMessage]:
+            ids = [
+                r[0]
+                for r in c.execute(
+                    "SELECT DISTINCT queue_id FROM queue_recipients WHERE state IN ('queued', 'deferred')"
+                    " AND next_attempt <= ? ORDER BY queue_id LIMIT ?",
+                    (t, limit),
+                )
+            ]
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            msgs = c.execute(f"SELECT {queue_ops.QUEUE_COLS} FROM queue WHERE id IN ({marks}) ORDER BY id", ids)
+            rcpts = c.execute(
+                f"SELECT {queue_ops.RECIPIENT_COLS} FROM queue_recipients WHERE queue_id IN ({marks}) ORDER BY id", ids
+            )
+            return queue_ops.rows_to_messages(msgs.fetchall(), rcpts.fetchall())
+
+        return await self._readers.run(run)
+
+    async def update_queue(self, updates: Sequence[RecipientUpdate]) -> list[int]:
+        items = list(updates)
+        removed: list[int] = await self._write(lambda tx: queue_ops.update(tx, items))
+        return removed
+
+    async def flush_queue(self) -> int:
+        count: int = await self._write(queue_ops.flush)
+        return count
+
     async def check(self) -> list[str]:
         from courriel.store.sqlite.check import check_invariants
 
         return await self._readers.run(lambda c: check_invariants(c, self.blobs))
 
+
+    # --- Sieve scripts and vacation tracking --------------------------------------------------
+    async def list_sieve_scripts(self, user_id: int) -> list[SieveScript]:
+        return await self._readers.run(lambda c: sieve_ops.list_scripts(c, user_id))
+
+    async def get_sieve_script(self, user_id: int, name: str | None) -> SieveScript | None:
+        return await self._readers.run(lambda c: sieve_ops.get_script(c, user_id, name))
+
+    async def put_sieve_script(
+        self, user_id: int, name: str, content: str, max_scripts: int = 0, max_size: int = 0
+    ) -> None:
+        await self._write(lambda tx: sieve_ops.put_script(tx, user_id, name, content, max_scripts, max_size))
+
+    async def set_active_sieve_script(self, user_id: int, name: str | None) -> None:
+        await self._write(lambda tx: sieve_ops.set_active(tx, user_id, name))
+
+    async def delete_sieve_script(self, user_id: int, name: str) -> None:
+        await self._write(lambda tx: sieve_ops.delete_script(tx, user_id, name))
+
+    async def rename_sieve_script(self, user_id: int, old: str, new: str) -> None:
+        await self._write(lambda tx: sieve_ops.rename_script(tx, user_id, old, new))
+
+    async def vacation_due(self, user_id: int, handle: str, sender: str, period: int) -> bool:
+        now = int(time.time())
+        due: bool = await self._write(
+            lambda tx: sieve_ops.vacation_due(tx, user_id, handle, sender.lower(), now, period)
+        )
+        return due
 
 def _alias_address(address: str) -> str:
     address = address.strip()

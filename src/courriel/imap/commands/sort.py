@@ -1,0 +1,87 @@
+"""SORT and UID SORT (RFC 5256 §3) with ESORT return options (RFC 5267 §3) and
+SORT=DISPLAY (RFC 5957); THREAD and UID THREAD (RFC 5256 §3)."""
+
+from __future__ import annotations
+
+from courriel.imap.commands.common import selected
+from courriel.imap.commands.search import check_charset, highest_modseq, known, to_store_key
+from courriel.imap.protocol import encoder
+from courriel.imap.protocol.types import Command, Sort, Thread
+from courriel.imap.session import Session
+from courriel.imap.thread import ALGORITHMS, Msg, render
+from courriel.mime import base_subject
+from courriel.store.api import SortKey
+
+BATCH = 1000
+
+
+async def sort(s: Session, cmd: Command) -> str:
+    args = cmd.args
+    assert isinstance(args, Sort)
+    sel = selected(s)
+    check_charset(args.charset)
+    if args.modseq:
+        s.enable_condstore()
+    key = await to_store_key(s, sel, args.key)
+    keys = [SortKey(name.lower(), reverse) for name, reverse in args.criteria]
+    uids = known(sel, await s.store.sort(sel.id, keys, key))
+    values = uids if cmd.uid else [sel.seq_of(u) for u in uids]
+    modseq = await highest_modseq(s, sel, uids) if args.modseq and uids else 0
+    returns = args.returns
+    if returns is None:
+        tail = b" (MODSEQ %d)" % modseq if modseq else b""
+        s.out += b"* SORT" + b"".join(b" %d" % v for v in values) + tail + b"\r\n"
+        return f"{cmd.name} completed"
+    if not returns:
+        returns = frozenset({"ALL"})
+    if "SAVE" in returns:
+        sel.saved = sorted(uids)  # RFC 5267 §3.1 / RFC 5182: "$" is a set, not an order
+        if returns == {"SAVE"}:
+            return f"{cmd.name} completed"
+    # RFC 5267 §3.2: MIN and MAX are the first and last in sort order; ALL keeps the order.
+    out = b"* ESEARCH (TAG " + encoder.string(cmd.tag) + b")"
+    if cmd.uid:
+        out += b" UID"
+    if values and "MIN" in returns:
+        out += b" MIN %d" % values[0]
+    if values and "MAX" in returns:
+        out += b" MAX %d" % values[-1]
+    if "COUNT" in returns:
+        out += b" COUNT %d" % len(values)
+    if values and "ALL" in returns:
+        out += b" ALL " + encoder.seqset(values)
+    if modseq:
+        out += b" MODSEQ %d" % modseq
+    s.out += out + b"\r\n"
+    return f"{cmd.name} completed"
+
+
+async def thread(s: Session, cmd: Command) -> str:
+    args = cmd.args
+    assert isinstance(args, Thread)
+    sel = selected(s)
+    check_charset(args.charset)
+    key = await to_store_key(s, sel, args.key)
+    uids = known(sel, await s.store.search(sel.id, key))
+    msgs: list[Msg] = []
+    for i in range(0, len(uids), BATCH):
+        for rec in await s.store.get_records(sel.id, uids[i : i + BATCH]):
+            subject = rec.subject or ""
+            base = base_subject(subject).casefold()
+            date = rec.sent_date or rec.info.internal_date
+            refs = tuple(rec.references.split()) if rec.references else ()
+            if not refs and rec.in_reply_to:
+                refs = (rec.in_reply_to.split()[0],)
+            number = rec.info.uid if cmd.uid else sel.seq_of(rec.info.uid)
+            msgs.append(Msg(number, rec.info.uid, date.timestamp(), base,
+                            _is_reply(subject, base), rec.message_id, refs))  # fmt: skip
+    roots = ALGORITHMS[args.algorithm](msgs)
+    s.out += b"* THREAD " + render(roots) + b"\r\n"
+    return f"{cmd.name} completed"
+
+
+def _is_reply(subject: str, base: str) -> bool:
+    """RFC 5256 §2.2 (5): the base subject was extracted from a reply or forward (a "Re:",
+    "Fwd:", "[fwd: ...]" or "(fwd)" was removed)."""
+    head = " ".join(subject.split()).casefold()
+    return head != base and any(mark in head for mark in ("re", "fw"))

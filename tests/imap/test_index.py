@@ -1,0 +1,71 @@
+"""The shared mailbox index (idempotent application of changes) and the full-text index's
+backfill of messages stored before it existed."""
+
+from __future__ import annotations
+
+import sqlite3
+from array import array
+from pathlib import Path
+
+from courriel.imap.mailindex import MailboxIndex
+from courriel.store.api import INBOX, BodyContains, Flag, Mailbox, MailboxSnapshot
+from courriel.store.changes import FlagsChanged, MessageAdded, MessagesExpunged
+from courriel.store.sqlite import fulltext
+from tests.conftest import StoreRunner
+
+
+def _index(uids: list[int]) -> MailboxIndex:
+    mb = Mailbox(7, 1, "INBOX", 42, (uids[-1] + 1) if uids else 1, 10, None, False, len(uids), 0, 0, 0)
+    return MailboxIndex(MailboxSnapshot(mb, array("I", uids), array("B", [0] * len(uids)),
+                                        array("Q", [5] * len(uids)), {}))  # fmt: skip
+
+
+def test_index_applies_changes_once() -> None:
+    index = _index([1, 2, 3])
+    before = index.uids
+    changes = [
+        MessageAdded(1, 11, 7, 3, 0, frozenset(), 10),  # already in the snapshot: ignored
+        MessageAdded(1, 11, 7, 4, int(Flag.SEEN), frozenset({"$x"}), 10),
+        FlagsChanged(1, 12, 7, 2, int(Flag.FLAGGED), frozenset()),
+        FlagsChanged(1, 4, 7, 1, int(Flag.DELETED), frozenset()),  # older than the row: ignored
+        MessagesExpunged(1, 13, 7, (3, 99)),
+        MessageAdded(1, 14, 8, 50, 0, frozenset(), 10),  # another mailbox
+    ]
+    index.apply(changes)
+    index.apply(changes)  # a second delivery of the same changes changes nothing
+    assert list(index.uids) == [1, 2, 4] and list(before) == [1, 2, 3]  # copy on write
+    assert list(index.flags) == [0, int(Flag.FLAGGED), int(Flag.SEEN)]
+    assert index.keywords == {4: frozenset({"$x"})} and index.kwset == {"$x"}
+    assert index.highestmodseq == 13 and index.uidnext == 5
+    assert index.first_unseen() == 0
+    index.apply([FlagsChanged(1, 15, 7, u, int(Flag.SEEN), frozenset()) for u in (1, 2)])
+    assert index.first_unseen() == -1
+
+
+def test_fulltext_backfill(tmp_path: Path) -> None:
+    r = StoreRunner(tmp_path)
+    try:
+        s = r.store
+        r.run(s.add_domain("example.test"))
+        user = r.run(s.add_user("fts@example.test", "pw-fts-123"))
+        inbox = r.run(s.get_mailbox(user.id, INBOX))
+        assert inbox is not None
+        for text in ("alpha bravo", "charlie delta", "bravo echo"):
+            r.run(s.append(inbox.id, f"Subject: t\r\n\r\n{text}\r\n".encode()))
+        assert r.run(s.search(inbox.id, BodyContains("bravo"))) == [1, 3]
+        # Pretend the rows came from schema 3: no index entries, not marked indexed.
+        conn = sqlite3.connect(tmp_path / "courriel.db")
+        conn.execute("DELETE FROM contents_fts")
+        conn.execute("UPDATE contents SET indexed = 0")
+        conn.commit()
+        conn.close()
+        assert r.run(s.search(inbox.id, BodyContains("bravo"))) == [1, 3]  # read from the files
+        assert r.run(fulltext.backfill(s)) == 3
+        assert r.run(fulltext.backfill(s)) == 0
+        assert r.run(s.search(inbox.id, BodyContains("bravo"))) == [1, 3]
+        assert r.run(s.search(inbox.id, BodyContains("CHARLIE D"))) == [2]
+        r.run(s.expunge(inbox.id, None))  # nothing flagged: no change
+        r.run(s.delete_messages(inbox.id, [2]))
+        assert r.run(s.search(inbox.id, BodyContains("charlie"))) == []
+    finally:
+        r.close()
