@@ -17,7 +17,7 @@ run: $(STAMP)
 
 test: $(STAMP) lint
 	scripts/test-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
