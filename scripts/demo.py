@@ -56,6 +56,19 @@ def how_to_connect(data: Path, accounts: dict[str, str]) -> str:
     for name, section in cfg.listeners().items():
         for host, port in section.addresses():
             lines.append(f"  {name:<12} {host}:{port}")
+    submissions = cfg.submissions.addresses()
+    imaps = cfg.imaps.addresses()
+    if submissions and imaps:
+        cert = cfg.path(cfg.tls.cert)
+        lines += [
+            "Try it with the bundled client (the server's certificate is self-signed):",
+            f"  .venv/bin/courriel mail account add alice --address alice@{DOMAIN} \\",
+            f"      --imap {imaps[0][0]}:{imaps[0][1]} --imap-tls tls"
+            f" --smtp {submissions[0][0]}:{submissions[0][1]} --smtp-tls tls --ca-file {cert}",
+            f"  .venv/bin/courriel mail send --to bob@{DOMAIN} --subject hello < /etc/hostname",
+            "  .venv/bin/courriel mail list",
+            "or point any mail client (Thunderbird, mutt...) at these ports.",
+        ]
     lines += [
         f"Administration: .venv/bin/courriel -d {data} --help",
         "Stop with Ctrl-C.",

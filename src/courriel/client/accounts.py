@@ -69,8 +69,9 @@ def parse_server(service: str, value: str, tls: str | None) -> Server:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ClientError(f"{service}: bad port in {value!r}")
         port = int(port_text)
-    if mode is None:  # guess the mode from the port: 993, 465 and 995 are implicit TLS
-        mode = "tls" if port in (None, 993, 465, 995) else "starttls"
+    if mode is None:  # guess the mode from the port: 993, 465 and 995 are implicit TLS,
+        # and so are courriel's development ports for them (1993, 2465, 1995)
+        mode = "tls" if port in (None, 993, 465, 995, 1993, 2465, 1995) else "starttls"
     return Server(host, port or DEFAULT_PORTS[(service, mode)], mode)
 
 
