@@ -40,11 +40,10 @@ from courriel.store.sqlite.store import SQLiteStore
 
 
 def _peers() -> Path:
-    """shared/peers: $COURRIEL_PEERS, else beside the repository (CI), else /work/shared/peers."""
+    """The Dovecot template: $COURRIEL_PEERS, else the project's copy in tests/peers."""
     if "COURRIEL_PEERS" in os.environ:
         return Path(os.environ["COURRIEL_PEERS"])
-    beside = Path(__file__).resolve().parents[2] / "shared" / "peers"
-    return beside if beside.is_dir() else Path("/work/shared/peers")
+    return Path(__file__).resolve().parents[1] / "tests" / "peers"
 
 
 PEER_CONF = _peers() / "dovecot.conf"

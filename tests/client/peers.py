@@ -1,5 +1,5 @@
 """Private Dovecot (IMAP, POP3, SASL for Postfix) and Postfix (submission on STARTTLS and
-implicit TLS) on loopback, from the templates in shared/peers/, with a self-signed
+implicit TLS) on loopback, from the templates in tests/peers/, with a self-signed
 certificate. Postfix delivers for @client.test into the Maildirs Dovecot serves.
 
 Users come from a fixed pool so each test has mailboxes of its own (Postfix's virtual
@@ -187,7 +187,7 @@ class Peers:
 
         (root / "dovecot.conf").write_text(fill(DOVECOT_CONF))
         run([dovecot, "-c", str(root / "dovecot.conf")])
-        peers_dir = Path(__file__).resolve().parents[3] / "shared" / "peers"
+        peers_dir = Path(__file__).resolve().parents[1] / "peers"  # the project's copies
         main_cf = (peers_dir / "postfix-main.cf").read_text()
         main_cf = main_cf.replace("@DIR@/spool", "@DIR@/pf/spool").replace("@DIR@/data", "@DIR@/pf/data")
         main_cf = main_cf.replace("@DIR@/maillog", "@DIR@/pf/maillog")

@@ -2,7 +2,7 @@
 
 The suite is written against RFC 9051/3501 behaviour, so it must also pass against a server
 we did not write. ``IMAP_INTEROP_PEER=dovecot`` runs it against a private Dovecot on
-loopback (shared/peers/dovecot.conf with TLS and SCRAM added); the default, and what CI
+loopback (tests/peers/dovecot.conf with TLS and SCRAM added); the default, and what CI
 runs, is a real ``courriel serve``. Features a peer does not have are listed in its
 ``missing`` set: tests needing one skip on that peer only; on courriel they always run.
 """
@@ -27,11 +27,10 @@ PEER_ENV = "IMAP_INTEROP_PEER"
 
 
 def _peers() -> Path:
-    """shared/peers: $COURRIEL_PEERS, else beside the repository (CI), else /work/shared/peers."""
+    """The Postfix/Dovecot templates: $COURRIEL_PEERS, else the project's copies in tests/peers."""
     if "COURRIEL_PEERS" in os.environ:
         return Path(os.environ["COURRIEL_PEERS"])
-    beside = Path(__file__).resolve().parents[3] / "shared" / "peers"
-    return beside if beside.is_dir() else Path("/work/shared/peers")
+    return Path(__file__).resolve().parents[1] / "peers"
 
 
 DOVECOT_TEMPLATE = _peers() / "dovecot.conf"
