@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import NoReturn
 
 import pytest
 
@@ -19,7 +20,11 @@ def need(tool: str, package: str | None = None) -> str:
     )
     if path is not None:
         return path
-    msg = f"{tool} is not installed (Debian package {package or tool}; see scripts/test-deps)"
+    unavailable(f"{tool} is not installed (Debian package {package or tool}; see scripts/test-deps)")
+
+
+def unavailable(msg: str) -> NoReturn:
+    """Something a test needs is missing here: skip, but fail under CI=true."""
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(msg)
     pytest.skip(msg)

@@ -33,7 +33,7 @@ def line_for(srv: CourrielServer, name: str) -> bool:
 def need_listeners(srv: CourrielServer, *names: str) -> None:
     for name in names:
         if not line_for(srv, name):
-            pytest.skip(f"courriel serve has no {name} listener yet: {srv.output}")
+            raise AssertionError(f"courriel serve has no {name} listener: {srv.output}")
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,15 @@ LMTP, Postfix to Maildir and LMTP direct all run end to end (no timing asserted)
 
 from __future__ import annotations
 
-import pytest
 from bench import lmtp, postfix_peer
 
-from tests.tools import need
+from tests.tools import need, unavailable
 
 
 def test_lmtp_bench_runs() -> None:
     need("smtp-source", "postfix")
     if not postfix_peer.available():
-        pytest.skip("Postfix needs root here")
+        unavailable("Postfix needs root here")
     rows = lmtp.run(quick=True)
     assert [r[0] for r in rows] == [1, 10, 50]
     assert all(

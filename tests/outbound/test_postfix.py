@@ -15,14 +15,14 @@ from bench.postfix_peer import PostfixPeer, available
 from tests.harness import CourrielServer, free_port
 from tests.outbound.conftest import outbound_env, queue_listing, wait_for
 from tests.outbound.dnsserver import DnsServer
-from tests.tools import need
+from tests.tools import need, unavailable
 
 
 @pytest.fixture
 def postfix(tmp_path: Path) -> Iterator[PostfixPeer]:
     need("postfix")
     if not available():
-        pytest.skip("Postfix needs root here")
+        unavailable("Postfix needs root here")
     peer = PostfixPeer(free_port())
     # A certificate for Postfix's smtpd, so that our client has STARTTLS to use.
     tls = peer.root / "etc"

@@ -3,16 +3,15 @@ script, Postfix, and Dovecot + Pigeonhole all deliver every message (no timing a
 
 from __future__ import annotations
 
-import pytest
 from bench import postfix_peer, sieve
 
-from tests.tools import need
+from tests.tools import need, unavailable
 
 
 def test_sieve_bench_runs() -> None:
     need("smtp-source", "postfix")
     if not postfix_peer.available():
-        pytest.skip("Postfix needs root here")
+        unavailable("Postfix needs root here")
     plain, filtered, cpu_plain, cpu_sieve, postfix, dovecot = sieve.run(quick=True)
     assert min(plain, filtered, cpu_plain, cpu_sieve, postfix) > 0
     if sieve.DovecotSieve.available():

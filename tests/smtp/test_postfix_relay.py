@@ -12,14 +12,14 @@ from bench.postfix_peer import PostfixPeer, available
 
 from tests.harness import CourrielServer, free_port
 from tests.smtp.conftest import inbox, split_trace, unique
-from tests.tools import need
+from tests.tools import need, unavailable
 
 
 @pytest.fixture(scope="module")
 def postfix(server: CourrielServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostfixPeer]:
     need("postfix")
     if not available():
-        pytest.skip("Postfix needs root here")
+        unavailable("Postfix needs root here")
     peer = PostfixPeer(
         free_port(),
         extra_main=f"relayhost = [127.0.0.1]:{server.port('smtp')}\nsmtp_tls_security_level = may\n",
