@@ -22,10 +22,39 @@ from courriel.config import build_config
 LISTENERS = tuple(build_config({}, env={}).listeners())
 
 
+def _port_block() -> range:
+    """Ports for this test process: below the kernel's ephemeral range (so no outgoing
+    connection can take one between our pick and the server's bind), a separate block per
+    pytest-xdist worker (so two workers never pick the same one)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            ephemeral_low = int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    width = 2000
+    start = 10000 + (index % 8) * width
+    return range(start, min(start + width, ephemeral_low))
+
+
+_BLOCK = _port_block()
+_next = 0
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nobody listens on, from this process's own block (see _port_block)."""
+    global _next
+    for _ in range(len(_BLOCK)):
+        port = _BLOCK[_next % len(_BLOCK)]
+        _next += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in this test process's block")
 
 
 def courriel_cmd(*args: str, data: Path | None = None, stdin: str | None = None,
@@ -87,17 +116,32 @@ class CourrielServer:
         args = [sys.executable, "-m", "courriel", "-d", str(self.data), "serve"]
         if self.only:
             args += ["--only", ",".join(self.only)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        threading.Thread(target=self._drain, args=(self.proc.stderr, self.stderr), daemon=True).start()
-        for line in self.proc.stdout:
-            self.output.append(line.rstrip("\n"))
-            if line.strip() == "courriel: ready":
-                break
-        else:
-            raise RuntimeError("courriel serve exited before ready:\n" + "".join(self.stderr))
-        threading.Thread(target=self._drain, args=(self.proc.stdout, self.output), daemon=True).start()
-        return self
+        for attempt in range(3):
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
+            assert self.proc.stdout is not None and self.proc.stderr is not None
+            drain = threading.Thread(target=self._drain, args=(self.proc.stderr, self.stderr), daemon=True)
+            drain.start()
+            for line in self.proc.stdout:
+                self.output.append(line.rstrip("\n"))
+                if line.strip() == "courriel: ready":
+                    threading.Thread(target=self._drain, args=(self.proc.stdout, self.output), daemon=True).start()
+                    return self
+            self.proc.wait()
+            drain.join(5)
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+            self.proc = None
+            if attempt < 2 and any("address already in use" in line for line in self.stderr):
+                self._new_ports()  # someone else took a port in between: pick others
+                continue
+            break
+        raise RuntimeError("courriel serve exited before ready:\n" + "\n".join(self.stderr))
+
+    def _new_ports(self) -> None:
+        self.stderr.clear()
+        self.ports = {name: free_port() for name in LISTENERS}
+        for name, port in self.ports.items():
+            self.env[f"COURRIEL_{name.upper()}_LISTEN"] = f"127.0.0.1:{port}"
 
     @staticmethod
     def _drain(stream: object, sink: list[str]) -> None:
