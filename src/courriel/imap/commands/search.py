@@ -77,6 +77,25 @@ async def highest_modseq(s: Session, sel: Selected, uids: list[int]) -> int:
     return max((i.modseq for i in await s.store.list_messages(sel.id, uids)), default=0)
 
 
+def esearch(cmd: Command, values: list[int], returns: frozenset[str] | set[str], modseq: int) -> bytes:
+    """The ESEARCH response (RFC 4731 §3.1): MIN and MAX are the first and last of
+    ``values`` (in sort order for ESORT, RFC 5267 §3.2), ALL keeps their order."""
+    out = b"* ESEARCH (TAG " + encoder.string(cmd.tag) + b")"
+    if cmd.uid:
+        out += b" UID"
+    if values and "MIN" in returns:
+        out += b" MIN %d" % values[0]
+    if values and "MAX" in returns:
+        out += b" MAX %d" % values[-1]
+    if "COUNT" in returns:
+        out += b" COUNT %d" % len(values)
+    if values and "ALL" in returns:
+        out += b" ALL " + encoder.seqset(values)
+    if modseq:
+        out += b" MODSEQ %d" % modseq
+    return out + b"\r\n"
+
+
 async def search(s: Session, cmd: Command) -> str:
     args = cmd.args
     assert isinstance(args, Search)
@@ -108,18 +127,5 @@ async def search(s: Session, cmd: Command) -> str:
             sel.saved = list(uids)
         if returns == {"SAVE"}:
             return f"{cmd.name} completed"
-    out = b"* ESEARCH (TAG " + encoder.string(cmd.tag) + b")"
-    if cmd.uid:
-        out += b" UID"
-    if values and "MIN" in returns:
-        out += b" MIN %d" % values[0]
-    if values and "MAX" in returns:
-        out += b" MAX %d" % values[-1]
-    if "COUNT" in returns:
-        out += b" COUNT %d" % len(values)
-    if values and "ALL" in returns:
-        out += b" ALL " + encoder.seqset(values)
-    if modseq:
-        out += b" MODSEQ %d" % modseq
-    s.out += out + b"\r\n"
+    s.out += esearch(cmd, values, returns, modseq)
     return f"{cmd.name} completed"

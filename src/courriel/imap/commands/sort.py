@@ -4,8 +4,13 @@ SORT=DISPLAY (RFC 5957); THREAD and UID THREAD (RFC 5256 §3)."""
 from __future__ import annotations
 
 from courriel.imap.commands.common import selected
-from courriel.imap.commands.search import check_charset, highest_modseq, known, to_store_key
-from courriel.imap.protocol import encoder
+from courriel.imap.commands.search import (
+    check_charset,
+    esearch,
+    highest_modseq,
+    known,
+    to_store_key,
+)
 from courriel.imap.protocol.types import Command, Sort, Thread
 from courriel.imap.session import Session
 from courriel.imap.thread import ALGORITHMS, Msg, render
@@ -39,20 +44,7 @@ async def sort(s: Session, cmd: Command) -> str:
         if returns == {"SAVE"}:
             return f"{cmd.name} completed"
     # RFC 5267 §3.2: MIN and MAX are the first and last in sort order; ALL keeps the order.
-    out = b"* ESEARCH (TAG " + encoder.string(cmd.tag) + b")"
-    if cmd.uid:
-        out += b" UID"
-    if values and "MIN" in returns:
-        out += b" MIN %d" % values[0]
-    if values and "MAX" in returns:
-        out += b" MAX %d" % values[-1]
-    if "COUNT" in returns:
-        out += b" COUNT %d" % len(values)
-    if values and "ALL" in returns:
-        out += b" ALL " + encoder.seqset(values)
-    if modseq:
-        out += b" MODSEQ %d" % modseq
-    s.out += out + b"\r\n"
+    s.out += esearch(cmd, values, returns, modseq)
     return f"{cmd.name} completed"
 
 
