@@ -119,6 +119,22 @@ class AuthListenerSection(ListenerSection):
 
 
 @dataclass
+class HttpSection(ListenerSection):
+    """``[http]``: webmail, JMAP, metrics, client autoconfiguration and ACME challenges."""
+
+    #: Serve HTTPS with the [tls] certificate (``init --production`` turns it on).
+    tls: bool = False
+    #: Password authentication over plain HTTP from a non-loopback client; never on by default.
+    #: (Loopback clients may always authenticate, as browsers treat localhost as secure.)
+    allow_plaintext_auth: bool = False
+    #: Public base URL (e.g. https://mail.example.org) for links and the JMAP session
+    #: resource; empty means derived from each request.
+    public_url: str = ""
+    #: Largest request body accepted (uploads, JMAP calls), in bytes.
+    max_request_size: int = 50 * 1024 * 1024
+
+
+@dataclass
 class Pop3Section(AuthListenerSection):
     """``[pop3]``; its protocol keys apply to ``pop3s`` too."""
 
@@ -373,7 +389,7 @@ class Config:
     imaps: ListenerSection = _listener(1993)
     pop3: Pop3Section = field(default_factory=lambda: Pop3Section(listen="127.0.0.1:1110"))
     pop3s: ListenerSection = _listener(1995)
-    http: ListenerSection = _listener(8080)
+    http: HttpSection = field(default_factory=lambda: HttpSection(listen="127.0.0.1:8080"))
     managesieve: ManageSieveSection = field(
         default_factory=lambda: ManageSieveSection(listen="127.0.0.1:14190")
     )

@@ -39,6 +39,7 @@ FACTORIES: dict[str, str] = {
     "managesieve": "courriel.managesieve.server:managesieve_service",
     "lmtp": "courriel.lmtp.server:lmtp_service",
     "lookup": "courriel.lookup.server:lookup_service",
+    "http": "courriel.web.server:http_service",
     # Background services, not bound to a listener section (see BACKGROUND).
     "outbound": "courriel.queue.worker:outbound_service",
     "spam": "courriel.delivery.spam:spam_service",

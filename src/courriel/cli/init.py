@@ -40,6 +40,7 @@ def make_config(domain: str, hostname: str, production: bool) -> Config:
     cfg.server.domain = domain
     cfg.server.hostname = hostname
     if production:
+        cfg.http.tls = True
         for name, section in cfg.listeners().items():
             section.listen = f"0.0.0.0:{PRODUCTION_PORTS[name]},[::]:{PRODUCTION_PORTS[name]}"
             if name in ("lmtp", "lookup"):  # for the MTA on this host only: never public
