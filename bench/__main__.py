@@ -11,12 +11,17 @@ from bench import (
     imap_load,
     imap_scale,
     imap_sync,
+    jmap,
     lmtp,
+    nodes,
     outbound,
     pop3,
     sieve,
     smtp,
     store_append,
+    store_postgres,
+    trace,
+    webmail,
 )
 
 
@@ -25,6 +30,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a short run (as inside make test)")
     args = p.parse_args()
     asyncio.run(store_append.run(quick=args.quick))
+    asyncio.run(store_postgres.run(quick=args.quick))
     smtp.run(quick=args.quick)
     lmtp.run(quick=args.quick)
     imap.run(quick=args.quick)
@@ -35,6 +41,10 @@ def main() -> None:
     sieve.run(quick=args.quick)
     client_fetch.run(quick=args.quick)
     outbound.run(quick=args.quick)
+    nodes.run(quick=args.quick)
+    webmail.run(quick=args.quick)
+    jmap.run(quick=args.quick)
+    trace.run(quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,11 @@ def how_to_connect(data: Path, accounts: dict[str, str]) -> str:
             "  .venv/bin/courriel mail list",
             "or point any mail client (Thunderbird, mutt...) at these ports.",
         ]
+    http = cfg.http.addresses()
+    if http:
+        scheme = "https" if cfg.http.tls else "http"
+        lines.append(f"Webmail: {scheme}://{http[0][0]}:{http[0][1]}/ (log in as one of the accounts above)")
+        lines.append(f"JMAP: {scheme}://{http[0][0]}:{http[0][1]}/.well-known/jmap (HTTP Basic, or a bearer token from 'token add')")
     lines += [
         f"Administration: .venv/bin/courriel -d {data} --help",
         "Stop with Ctrl-C.",

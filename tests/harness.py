@@ -13,10 +13,12 @@ import socket
 import subprocess
 import sys
 import threading
+import weakref
 from pathlib import Path
 from types import TracebackType
 
 from courriel.config import build_config
+from courriel.store.api import Store
 
 #: Every listener section of the configuration (new protocols are picked up automatically).
 LISTENERS = tuple(build_config({}, env={}).listeners())
@@ -60,10 +62,21 @@ def free_port() -> int:
 def courriel_cmd(*args: str, data: Path | None = None, stdin: str | None = None,
                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
     base = [sys.executable, "-m", "courriel"] + (["-d", str(data)] if data else [])
+    if args and args[0] == "init" and env and env.get("COURRIEL_STORE_DSN") and "--store" not in args:
+        args = (*args, "--store", env["COURRIEL_STORE_DSN"])  # a PostgreSQL test server (see CourrielServer)
     proc = subprocess.run([*base, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120)
     if proc.returncode != 0:
         raise RuntimeError(f"courriel {' '.join(args)}: {proc.stderr}")
     return proc
+
+
+async def open_data_store(data: Path) -> Store:
+    """The store of a test server's data directory, as its courriel.toml names it (SQLite in
+    the directory, or the PostgreSQL database given to ``init --store``)."""
+    from courriel.config import load_config
+    from courriel.store import open_store
+
+    return await open_store(load_config(data, env={}))
 
 
 class CourrielServer:
@@ -94,7 +107,21 @@ class CourrielServer:
         self.env["COURRIEL_OUTBOUND_ENABLED"] = "false"
         self.env["COURRIEL_MAILAUTH_ENABLED"] = "false"
         self.env.update(env or {})
+        # The store backend: COURRIEL_TEST_BACKEND=postgres runs the server on a fresh database
+        # of the test process's private PostgreSQL cluster (tests/pg.py), released at exit.
+        self.backend = os.environ.get("COURRIEL_TEST_BACKEND", "sqlite")
+        self.pg_dsn: str | None = None
+        if self.backend == "postgres":
+            from tests.pg import cluster
+
+            self.pg_dsn = cluster().fresh_dsn()
+            self.env["COURRIEL_STORE_BACKEND"] = "postgres"
+            self.env["COURRIEL_STORE_DSN"] = self.pg_dsn
+            # Released when this object goes (a test may stop, leave and start it again).
+            weakref.finalize(self, cluster().drop, self.pg_dsn)
         self.proc: subprocess.Popen[str] | None = None
+        #: extra `courriel serve` arguments, e.g. ["--log-format", "json"]
+        self.serve_args: list[str] = []
         self.output: list[str] = []
         self.stderr: list[str] = []
 
@@ -116,6 +143,7 @@ class CourrielServer:
         args = [sys.executable, "-m", "courriel", "-d", str(self.data), "serve"]
         if self.only:
             args += ["--only", ",".join(self.only)]
+        args += self.serve_args
         for attempt in range(3):
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
             assert self.proc.stdout is not None and self.proc.stderr is not None
@@ -131,7 +159,7 @@ class CourrielServer:
             self.proc.stdout.close()
             self.proc.stderr.close()
             self.proc = None
-            if attempt < 2 and any("address already in use" in line for line in self.stderr):
+            if attempt < 2 and any("address already in use" in line.lower() for line in self.stderr):
                 self._new_ports()  # someone else took a port in between: pick others
                 continue
             break

@@ -90,3 +90,10 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
     (tmp_path / "courriel.toml").write_text("[imap\n")
     with pytest.raises(ConfigError, match=r"courriel\.toml"):
         load_config(tmp_path, env={})
+
+
+def test_env_section_with_underscore() -> None:
+    cfg = build_config({}, env={"COURRIEL_MTA_STS_MODE": "enforce", "COURRIEL_MTA_STS_MAX_AGE": "86400"})
+    assert (cfg.mta_sts.mode, cfg.mta_sts.max_age) == ("enforce", 86400)
+    with pytest.raises(ConfigError, match=r"mta_sts\.mode"):
+        build_config({}, env={"COURRIEL_MTA_STS_MODE": "sometimes"})

@@ -11,6 +11,7 @@ data directory (see the CLI).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -57,8 +58,24 @@ class ServerSection:
     domain: str = "example.test"
     log_level: str = "info"
     log_format: str = "text"
+    #: Addresses or CIDR networks of the proxies (HAProxy, load balancers) allowed to send
+    #: a PROXY protocol header to listeners with ``proxy_protocol = true``.
+    trusted_proxies: list[str] = field(default_factory=list)
+    #: Seconds to wait for the PROXY header on such a listener (the spec asks for >= 3).
+    proxy_timeout: int = 5
+    #: Started as root: bind the ports, then run as this user (and group; empty: the user's).
+    user: str = ""
+    group: str = ""
 
     def validate(self) -> None:
+        from courriel.proxy import parse_networks
+
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.proxy_timeout < 3:
+            raise ConfigError("server.proxy_timeout: must be at least 3 seconds")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"server.log_level: {self.log_level!r} is not debug/info/warning/error")
         if self.log_format not in ("text", "json"):
@@ -72,20 +89,63 @@ class StoreSection:
     path: str = "courriel.db"
     #: Message files, relative to the data directory.
     blobs: str = "blobs"
-    #: PostgreSQL DSN (later backend).
+    #: PostgreSQL DSN (backend "postgres"), e.g. postgresql://courriel@db.example/courriel.
     dsn: str = ""
+    #: PostgreSQL: message files in this directory shared by every node (absolute, or
+    #: relative to the data directory); empty: message bytes in the database (bytea).
+    blob_dir: str = ""
+    #: PostgreSQL: connections per process (the change listener takes one more).
+    pool_size: int = 10
 
     def validate(self) -> None:
         if self.backend not in ("sqlite", "postgres"):
             raise ConfigError(f"store.backend: {self.backend!r} is not sqlite or postgres")
         if self.backend == "postgres" and not self.dsn:
             raise ConfigError("store.dsn: required when store.backend is postgres")
+        if self.pool_size < 1:
+            raise ConfigError("store.pool_size: must be at least 1")
 
 
 @dataclass
 class TLSSection:
     cert: str = "tls/cert.pem"
     key: str = "tls/key.pem"
+    #: Seconds between looks at the certificate files (reloaded when they change; SIGHUP too).
+    reload_interval: int = 60
+
+    def validate(self) -> None:
+        if self.reload_interval <= 0:
+            raise ConfigError("tls.reload_interval: must be positive")
+
+
+@dataclass
+class AcmeSection:
+    """``[acme]``: certificates from an ACME CA (RFC 8555), HTTP-01 on the http listener."""
+
+    enabled: bool = False
+    #: The CA's directory URL (Let's Encrypt by default).
+    directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    #: Contact address for the account (optional).
+    email: str = ""
+    #: Names besides server.hostname to put in the certificate.
+    names: list[str] = field(default_factory=list)
+    #: PEM file of CAs to trust for the directory's HTTPS (a test CA); empty: the system's.
+    ca_bundle: str = ""
+    #: Renew when fewer days than this remain.
+    renew_days: int = 30
+    #: Seconds between looks at the certificate's expiry.
+    check_interval: int = 12 * 3600
+    #: Plain-HTTP address(es) answering HTTP-01 and redirecting the rest to https://, for when
+    #: the http listener serves HTTPS on 443 (production: "0.0.0.0:80"); empty: none.
+    http_listen: str = ""
+
+    def validate(self) -> None:
+        if not self.directory.startswith(("https://", "http://")):
+            raise ConfigError("acme.directory: must be an https:// URL")
+        if self.renew_days <= 0 or self.check_interval <= 0:
+            raise ConfigError("acme.renew_days and acme.check_interval: must be positive")
+        if self.http_listen:
+            parse_listen(self.http_listen, "acme.http_listen")
 
 
 @dataclass
@@ -107,6 +167,9 @@ class LimitsSection:
 class ListenerSection:
     listen: str = ""
     enabled: bool = True
+    #: Expect a PROXY protocol header (v1 or v2) on every connection, from
+    #: ``server.trusted_proxies`` only (see courriel.proxy).
+    proxy_protocol: bool = False
 
     def addresses(self) -> list[tuple[str, int]]:
         return parse_listen(self.listen) if self.enabled else []
@@ -132,6 +195,24 @@ class HttpSection(ListenerSection):
     public_url: str = ""
     #: Largest request body accepted (uploads, JMAP calls), in bytes.
     max_request_size: int = 50 * 1024 * 1024
+    #: Client networks allowed to read ``/metrics`` (comma-separated addresses or CIDRs).
+    metrics_allow: str = "127.0.0.0/8, ::1"
+    #: Seconds without a request before a webmail session ends (sessions live in memory).
+    webmail_session_timeout: int = 8 * 3600
+
+    def validate(self) -> None:
+        if self.max_request_size <= 0:
+            raise ConfigError("http.max_request_size: must be positive")
+        if self.webmail_session_timeout <= 0:
+            raise ConfigError("http.webmail_session_timeout: must be positive")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("http.public_url: must be an http:// or https:// URL")
+        for part in self.metrics_allow.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ConfigError(f"http.metrics_allow: {part.strip()!r} is not an address or network") from None
 
 
 @dataclass
@@ -193,8 +274,13 @@ class ImapSection(AuthListenerSection):
     max_line_length: int = 65536
     #: Concurrent authenticated sessions per user (imap and imaps together).
     max_connections_per_user: int = 50
+    #: Seconds a connection may stay unauthenticated between commands (RFC 9051 §5.4's
+    #: 30 minutes apply after login only), so idle or slowloris connections cannot pile up.
+    login_timeout: int = 120
 
     def validate(self) -> None:
+        if self.login_timeout <= 0:
+            raise ConfigError("imap.login_timeout: must be positive")
         if self.idle_timeout < 1800:
             raise ConfigError("imap.idle_timeout: must be at least 1800 seconds (RFC 9051 §5.4)")
         if self.max_line_length < 1024:
@@ -254,6 +340,26 @@ class SpamSection:
 
 
 @dataclass
+class MtaStsSection:
+    """``[mta_sts]``: the MTA-STS policy (RFC 8461) served at /.well-known/mta-sts.txt."""
+
+    #: ``enforce``, ``testing`` or ``none`` (RFC 8461 §3.2).
+    mode: str = "testing"
+    #: Seconds senders may cache the policy (RFC 8461 §3.2: up to 31557600).
+    max_age: int = 604800
+    #: MX names allowed by the policy (comma separated); empty: server.hostname.
+    mx: str = ""
+    #: Where TLS reports go (RFC 8460 rua); empty: mailto:tls-reports@DOMAIN.
+    tlsrpt_rua: str = ""
+
+    def validate(self) -> None:
+        if self.mode not in ("enforce", "testing", "none"):
+            raise ConfigError(f"mta_sts.mode: {self.mode!r} is not enforce/testing/none")
+        if not 0 < self.max_age <= 31557600:
+            raise ConfigError("mta_sts.max_age: must be between 1 and 31557600 seconds")
+
+
+@dataclass
 class QuotaSection:
     #: Default per-user quota for new users; 0 means unlimited.
     default_bytes: int = 0
@@ -302,11 +408,21 @@ class OutboundSection:
     #: SRS secret for forwarded mail; empty: generated into ``srs.key`` in the data directory.
     srs_secret: str = ""
     srs_domain: str = ""
+    #: Honour the MTA-STS policies of recipient domains (RFC 8461), cached in DATA/mta-sts.
+    mta_sts: bool = True
+    #: PEM file of CAs trusted for policy fetches and TLS-RPT https: posts (a test CA);
+    #: empty: the system's. MX certificates under a policy are checked against it too.
+    mta_sts_ca_bundle: str = ""
+    #: Port of the policy host's HTTPS (443; tests use another).
+    mta_sts_port: int = 443
+    #: Send TLS reports (RFC 8460) to the rua of each policy domain, once per period (seconds).
+    tlsrpt: bool = True
+    tlsrpt_period: int = 86400
 
     def validate(self) -> None:
         for key in (
             "port", "lifetime", "retry_base", "retry_max", "timeout", "poll_ms",
-            "max_connections", "max_per_domain", "max_per_connection",
+            "max_connections", "max_per_domain", "max_per_connection", "mta_sts_port", "tlsrpt_period",
         ):  # fmt: skip
             if getattr(self, key) <= 0:
                 raise ConfigError(f"outbound.{key}: must be positive")
@@ -376,10 +492,59 @@ def _listener(port: int, auth: bool = False) -> Any:
 
 
 @dataclass
+class JmapSection:
+    """``[jmap]``: limits advertised in the JMAP session resource (RFC 8620 §2) and enforced."""
+
+    max_calls_in_request: int = 64
+    max_objects_in_get: int = 1000
+    max_objects_in_set: int = 1000
+    max_concurrent_requests: int = 8  # per user
+    #: Largest single upload, and the most one user may hold at once (uploads expire).
+    max_size_upload: int = 50 * 1024 * 1024
+    max_concurrent_upload: int = 4  # per user
+    upload_quota: int = 200 * 1024 * 1024
+    upload_ttl: int = 24 * 3600  # seconds an uploaded blob is kept
+    #: EventSource connections one user may hold open.
+    max_event_streams: int = 8
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ConfigError(f"jmap.{f.name}: must be positive")
+
+
+@dataclass
+class TraceSection:
+    """``[trace]``: session transcripts (courriel.trace). Nothing is recorded unless a list
+    below names the session's listener, client network or user, or `courriel trace --user`
+    watches a user; ``enabled`` runs the trace service (its control socket DATA/trace.sock)."""
+
+    enabled: bool = True
+    enabled_listeners: list[str] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    max_bytes_per_session: int = 1024 * 1024
+    max_total_bytes: int = 512 * 1024 * 1024
+    retention_days: int = 7
+
+    def validate(self) -> None:
+        from courriel.proxy import parse_networks
+
+        try:
+            parse_networks(self.networks, "trace.networks")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        for name in ("max_bytes_per_session", "max_total_bytes", "retention_days"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"trace.{name}: must be positive")
+
+
+@dataclass
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
     store: StoreSection = field(default_factory=StoreSection)
     tls: TLSSection = field(default_factory=TLSSection)
+    acme: AcmeSection = field(default_factory=AcmeSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     quota: QuotaSection = field(default_factory=QuotaSection)
     smtp: SmtpSection = field(default_factory=lambda: SmtpSection(listen="127.0.0.1:2525"))
@@ -398,6 +563,9 @@ class Config:
     lookup: LookupSection = field(default_factory=lambda: LookupSection(listen="127.0.0.1:2426"))
     outbound: OutboundSection = field(default_factory=OutboundSection)
     mailauth: MailauthSection = field(default_factory=MailauthSection)
+    mta_sts: MtaStsSection = field(default_factory=MtaStsSection)
+    jmap: JmapSection = field(default_factory=JmapSection)
+    trace: TraceSection = field(default_factory=TraceSection)
     #: The data directory this configuration was loaded from (not a key).
     data_dir: Path = field(default=Path("."), metadata={"internal": True})
 
@@ -524,6 +692,11 @@ def build_config(
         if var.startswith(ENV_PREFIX) and var not in ENV_NOT_KEYS:
             rest = var[len(ENV_PREFIX) :]
             sec, _, key = rest.partition("_")
+            # A section name may hold "_" itself (mta_sts): the longest known prefix wins.
+            for name in sorted(sections, key=len, reverse=True):
+                if rest.lower().startswith(name + "_"):
+                    sec, key = name, rest[len(name) + 1 :]
+                    break
             if sec.lower() not in sections:
                 raise ConfigError(f"{var}: unknown section {sec.lower()!r}")
             cls = sections[sec.lower()]
@@ -531,9 +704,22 @@ def build_config(
                 raise ConfigError(f"{var}: unknown key {sec.lower()}.{key.lower()}")
     kwargs = {name: _build_section(name, cls, raw.get(name, {}), env) for name, cls in sections.items()}
     cfg = Config(**kwargs)
+    _check_proxy_protocol(cfg)
     if data_dir is not None:
         cfg.data_dir = data_dir
     return cfg
+
+
+def _check_proxy_protocol(cfg: Config) -> None:
+    """PROXY listeners need trusted proxies; the http listener takes X-Forwarded-For instead."""
+    if cfg.http.proxy_protocol:
+        raise ConfigError(
+            "http.proxy_protocol: not supported; HTTP proxies pass the client address in "
+            "X-Forwarded-For, trusted from server.trusted_proxies"
+        )
+    for name, section in cfg.listeners().items():
+        if section.proxy_protocol and not cfg.server.trusted_proxies:
+            raise ConfigError(f"{name}.proxy_protocol: needs server.trusted_proxies")
 
 
 def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> Config:

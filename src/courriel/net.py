@@ -5,6 +5,10 @@ A protocol gives a handler ``async def handle(conn: Connection) -> None``; a
 per client address, across all listeners of the process through one
 :class:`ConnectionLimiter`) and, on stop, calls each live connection's ``on_shutdown`` hook
 (SMTP answers 421, IMAP says BYE) before closing it.
+
+A listener named in the limiter's ``proxies`` (``proxy_protocol = true``) accepts only
+trusted proxies and reads their PROXY protocol header first (:mod:`courriel.proxy`); its
+connections then report the client's address as ``peer_ip``.
 """
 
 from __future__ import annotations
@@ -12,10 +16,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 import ssl
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from courriel import metrics
+from courriel.privileges import take
+from courriel.proxy import ProxyAcceptor, ProxyHeader, ProxyPolicy, bind
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +34,10 @@ DEFAULT_READ_LIMIT = 64 * 1024
 
 
 class ConnectionLimiter:
-    def __init__(self, max_total: int, max_per_ip: int) -> None:
+    def __init__(self, max_total: int, max_per_ip: int, proxies: dict[str, ProxyPolicy] | None = None) -> None:
         self.max_total = max_total
+        #: Listener name -> PROXY protocol policy (who is admitted, and as what address).
+        self.proxies = proxies or {}
         self.max_per_ip = max_per_ip
         self.total = 0
         self.per_ip: Counter[str] = Counter()
@@ -60,7 +72,19 @@ class Connection:
         self.peer_port: int = peer[1]
         self.local_ip: str = sock[0]
         self.local_port: int = sock[1]
+        #: The proxy's address when a PROXY protocol header named the client.
+        self.proxied_by: str | None = None
         self.on_shutdown: Callable[[], Awaitable[None]] | None = None
+        #: time.monotonic() at accept, for session durations in the logs
+        self.opened = time.monotonic()
+
+    def use_proxy_header(self, header: ProxyHeader) -> None:
+        """The client as the PROXY header names it (LOCAL/UNKNOWN keep the real endpoints)."""
+        self.proxied_by = self.peer_ip
+        if header.source is not None:
+            self.peer_ip, self.peer_port = header.source
+        if header.destination is not None:
+            self.local_ip, self.local_port = header.destination
 
     @property
     def tls(self) -> bool:
@@ -101,9 +125,16 @@ class Connection:
             await asyncio.wait_for(self.writer.wait_closed(), 5)
         except (OSError, TimeoutError, ssl.SSLError, asyncio.CancelledError):
             pass
+        if self.writer.transport.get_write_buffer_size():
+            # A client that does not read keeps a closing transport (and its socket) open
+            # while output is pending: drop it.
+            self.writer.transport.abort()
 
 
 Handler = Callable[[Connection], Awaitable[None]]
+
+#: Called with each admitted connection before its handler runs (courriel.trace installs one).
+ACCEPT_HOOKS: list[Callable[[Connection], None]] = []
 
 
 class Listener:
@@ -125,30 +156,50 @@ class Listener:
         self.refuse = refuse
         self.read_limit = read_limit
         self._servers: list[asyncio.Server] = []
+        self._acceptors: list[ProxyAcceptor] = []
         self._conns: dict[Connection, asyncio.Task[None]] = {}
 
     async def start(self) -> list[tuple[str, int]]:
         bound = []
+        proxy = self.limiter.proxies.get(self.name)
+        if proxy is not None:
+            for host, port in self.addresses:
+                for sock in take(host, port) or bind(host, port):
+                    acceptor = ProxyAcceptor(self.name, sock, proxy, self._accept, self.ssl_context, self.read_limit)
+                    acceptor.start()
+                    self._acceptors.append(acceptor)
+                    addr = sock.getsockname()
+                    bound.append((addr[0], addr[1]))
+            return bound
         for host, port in self.addresses:
-            server = await asyncio.start_server(
-                self._accept,
-                host,
-                port,
-                ssl=self.ssl_context,
-                ssl_handshake_timeout=30 if self.ssl_context else None,
-                limit=self.read_limit,
-                reuse_address=True,
-            )
-            self._servers.append(server)
-            for sock in server.sockets:
-                addr = sock.getsockname()
-                bound.append((addr[0], addr[1]))
+            # Sockets bound before the privileges were dropped (courriel.privileges).
+            prebound = take(host, port)
+            targets: list[socket.socket | None] = [*prebound] if prebound else [None]
+            for target in targets:
+                where: dict[str, Any] = {"sock": target} if target is not None else {"host": host, "port": port}
+                server = await asyncio.start_server(
+                    self._accept,
+                    **where,
+                    ssl=self.ssl_context,
+                    ssl_handshake_timeout=30 if self.ssl_context else None,
+                    limit=self.read_limit,
+                    reuse_address=True if target is None else None,
+                )
+                self._servers.append(server)
+                for listening in server.sockets:
+                    addr = listening.getsockname()
+                    bound.append((addr[0], addr[1]))
         return bound
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, header: ProxyHeader | None = None
+    ) -> None:
         conn = Connection(reader, writer, self.name)
+        if header is not None:
+            conn.use_proxy_header(header)
         reason = self.limiter.acquire(conn.peer_ip)
         if reason is not None:
+            metrics.connection_refused(self.name)
             log.warning("%s: refused %s: %s", self.name, conn.peer_ip, reason)
             try:
                 if self.refuse is not None:
@@ -160,6 +211,9 @@ class Listener:
         task = asyncio.current_task()
         assert task is not None
         self._conns[conn] = task
+        metrics.connection_opened(self.name)
+        for hook in ACCEPT_HOOKS:
+            hook(conn)  # session tracing (courriel.trace) may wrap the streams
         try:
             await self.handler(conn)
         except (ConnectionError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
@@ -169,6 +223,7 @@ class Listener:
         except Exception:
             log.exception("%s: session with %s failed", self.name, conn.peer_ip)
         finally:
+            metrics.connection_closed(self.name)
             self._conns.pop(conn, None)
             self.limiter.release(conn.peer_ip)
             await conn.close()
@@ -176,6 +231,9 @@ class Listener:
     async def stop(self, grace: float = 5.0) -> None:
         for server in self._servers:
             server.close()
+        for acceptor in self._acceptors:
+            await acceptor.close()
+        self._acceptors.clear()
         for conn in list(self._conns):
             if conn.on_shutdown is not None:
                 try:

@@ -139,6 +139,59 @@ def test_auth_limiter_slows_then_refuses() -> None:
     assert not lim.refused(ip)
 
 
+def test_auth_limiter_takes_one_check_at_a_time_per_address() -> None:
+    """Thirty simultaneous wrong guesses from one address: only max_failures are checked,
+    the others are refused when their turn comes; another address is not held up."""
+    import asyncio
+
+    lim = AuthLimiter(max_failures=3, window=60, lockout=60)
+    checked: list[str] = []
+
+    class Locked(Exception):
+        pass
+
+    async def attempt(ip: str, password: str) -> str:
+        async def check() -> bool:
+            checked.append(ip)
+            await asyncio.sleep(0.01)  # the password hash takes time
+            return password == "right"
+
+        try:
+            ok = await lim.checked(ip, check, Locked)
+        except Locked:
+            return "refused"
+        if ok:
+            lim.success(ip)
+            return "ok"
+        lim.failure(ip)  # recorded before any await: the next in turn sees it
+        return "failed"
+
+    async def main() -> list[str]:
+        burst = [attempt("192.0.2.7", f"guess{i}") for i in range(30)]
+        return await asyncio.gather(*burst, attempt("192.0.2.8", "right"))
+
+    results = asyncio.run(main())
+    assert results[:30].count("failed") == 3 and results[:30].count("refused") == 27
+    assert results[30] == "ok"
+    assert checked.count("192.0.2.7") == 3
+    assert not lim._turns  # no lock left behind
+
+
+def test_simultaneous_correct_logins_all_pass() -> None:
+    import asyncio
+
+    lim = AuthLimiter(max_failures=3, window=60, lockout=60)
+
+    async def main() -> list[bool]:
+        async def check() -> bool:
+            await asyncio.sleep(0)
+            return True
+
+        return await asyncio.gather(*(lim.checked("192.0.2.9", check, RuntimeError) for _ in range(20)))
+
+    assert asyncio.run(main()) == [True] * 20
+
+
 def test_verified_cache() -> None:
     cache = passwords.VerifiedCache(ttl=60)
     h = passwords.derive("pencil").password_hash

@@ -31,6 +31,8 @@ def test_init_production_uses_standard_ports(tmp_path: Path) -> None:
     assert cfg.smtp.addresses() == [("0.0.0.0", 25), ("::", 25)]
     assert cfg.imaps.addresses()[0] == ("0.0.0.0", 993)
     assert cfg.server.hostname == "mail.example.org"
+    assert cfg.http.tls and cfg.http.addresses()[0] == ("0.0.0.0", 443)
+    assert cfg.acme.http_listen == "0.0.0.0:80,[::]:80" and not cfg.acme.enabled  # ready for ACME, off
 
 
 def test_users_domains_aliases(data_dir: Path) -> None:

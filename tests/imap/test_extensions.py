@@ -97,6 +97,19 @@ def test_objectid_preview_savedate_status(server: CourrielServer) -> None:
     assert re.search(rb"EMAILID \((M\d+)\)", raw.ok("f FETCH 3 (EMAILID)")[-2]).group(1) == m1.group(1)  # type: ignore[union-attr]
     assert raw.ok(f"g SEARCH EMAILID {m1.group(1).decode()}")[0] == b"* SEARCH 1 3\r\n"
     assert raw.ok(f"h SEARCH THREADID {m1.group(2).decode()}")[0] == b"* SEARCH 1 2 3\r\n"
+    # indexed lookups combine with other keys, and unknown ids match nothing
+    assert raw.ok(f"h1 SEARCH NOT EMAILID {m1.group(1).decode()}")[0] == b"* SEARCH 2\r\n"
+    assert raw.ok(f"h2 UID SEARCH THREADID {m1.group(2).decode()} UID 2:3")[0] == b"* SEARCH 2 3\r\n"
+    assert raw.ok(f"h3 SEARCH OR EMAILID M999999999 THREADID T{'0' * 20}")[0] == b"* SEARCH\r\n"
+    assert raw.ok("h4 SEARCH EMAILID x1")[0] == b"* SEARCH\r\n"
+    # a message without Message-ID, In-Reply-To or References is a thread of its own
+    lone = b"Subject: lone\r\n\r\nno ids here\r\n"
+    raw.ok(f"h5 APPEND {box} {{{len(lone)}+}}\r\n".encode() + lone)
+    raw.ok("h6 NOOP")
+    lone_thread = re.search(rb"THREADID \((TC\d+)\)", raw.ok("h7 FETCH 4 (THREADID)")[0]).group(1)  # type: ignore[union-attr]
+    assert raw.ok(f"h8 SEARCH THREADID {lone_thread.decode()}")[0] == b"* SEARCH 4\r\n"
+    raw.ok("h9 STORE 4 +FLAGS.SILENT (\\Deleted)")
+    raw.ok("h10 EXPUNGE")
     assert raw.ok("i SEARCH SAVEDATESUPPORTED SAVEDSINCE 1-Jan-2020")[0] == b"* SEARCH 1 2 3\r\n"
     assert raw.ok("j FETCH 1 (PREVIEW (LAZY))")[0].startswith(b'* 1 FETCH (PREVIEW "Preview')
     raw.ok("k UNSELECT")
@@ -201,4 +214,31 @@ def test_notify_status_and_list(server: CourrielServer) -> None:
     assert any(ln.startswith(f'* STATUS "{box}" (MESSAGES 1 '.encode()) for ln in lines), lines
     assert f'* LIST () "/" "{box}-new"\r\n'.encode() in lines, lines
     raw.ok("e NOTIFY NONE")
+    raw.close()
+
+
+def test_notify_subscription_and_metadata(server: CourrielServer) -> None:
+    raw = _raw(server)
+    box, other_box = unique("nsub"), unique("nother")
+    raw.ok(f"a CREATE {box}")
+    raw.ok(f"a2 CREATE {other_box}")
+    raw.ok(f"b NOTIFY SET (mailboxes {box} (SubscriptionChange MailboxMetadataChange)) (personal (ServerMetadataChange))")
+    other = _raw(server)
+    other.ok(f"c SUBSCRIBE {box}")
+    other.ok(f"d SUBSCRIBE {other_box}")  # not in the filter: nothing
+    other.ok(f'e SETMETADATA {other_box} (/private/comment "x")')  # not in the filter either
+    other.ok(f'f SETMETADATA {box} (/private/comment "hello" /shared/comment "hi")')
+    other.ok('g SETMETADATA "" (/private/vendor/x "1")')
+    other.ok(f"h UNSUBSCRIBE {box}")
+    other.close()
+    # RFC 5465 §5.6-5.8: LIST with or without \Subscribed, unsolicited METADATA (RFC 5464 §4.4.2)
+    lines = [raw.line() for _ in range(4)]
+    assert lines == [
+        f'* LIST (\\Subscribed) "/" "{box}"\r\n'.encode(),
+        f'* METADATA "{box}" /private/comment /shared/comment\r\n'.encode(),
+        b'* METADATA "" /private/vendor/x\r\n',
+        f'* LIST () "/" "{box}"\r\n'.encode(),
+    ], lines
+    assert raw.ok("i NOOP") == [b"i OK NOOP completed\r\n"]  # and nothing about the other mailbox
+    raw.ok("j NOTIFY NONE")
     raw.close()

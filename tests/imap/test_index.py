@@ -42,6 +42,23 @@ def test_index_applies_changes_once() -> None:
     assert index.first_unseen() == -1
 
 
+def test_index_keeps_sizes_and_contents_aligned() -> None:
+    uids = [1, 2, 3]
+    mb = Mailbox(7, 1, "INBOX", 42, 4, 10, None, False, 3, 0, 0, 0)
+    snap = MailboxSnapshot(mb, array("I", uids), array("B", [0] * 3), array("Q", [5] * 3), {},
+                           array("I", [100, 200, 300]), array("Q", [11, 12, 13]))  # fmt: skip
+    index = MailboxIndex(snap)
+    index.apply([MessageAdded(1, 11, 7, 4, 0, frozenset(), 400, 14), MessagesExpunged(1, 12, 7, (2,))])
+    assert list(index.uids) == [1, 3, 4]
+    assert list(index.sizes or ()) == [100, 300, 400] and list(index.content_ids or ()) == [11, 13, 14]
+    index.apply([MessagesExpunged(1, 13, 7, tuple(range(1, 80)))])  # the other removal path
+    assert list(index.uids) == [] and list(index.sizes or ()) == [] and list(index.content_ids or ()) == []
+    # a change without its content id: FETCH reads the rows from then on
+    index.apply([MessageAdded(1, 14, 7, 90, 0, frozenset(), 10)])
+    assert index.sizes is None and index.content_ids is None
+    assert _index([1]).content_ids is None  # a snapshot without them
+
+
 def test_fulltext_backfill(tmp_path: Path) -> None:
     r = StoreRunner(tmp_path)
     try:

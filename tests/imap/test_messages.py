@@ -205,3 +205,99 @@ def test_imaplib_main_flow(server: CourrielServer) -> None:
     assert data == [b"3", b"2", b"1"]
     client.close()
     client.logout()
+
+
+def test_append_target_follows_mailbox_changes(server: CourrielServer) -> None:
+    """APPEND remembers mailbox ids per user: deleting, re-creating or renaming a mailbox
+    (here from another session) is seen by the next APPEND."""
+    raw = Raw(server.port("imap"))
+    raw.login("alice@example.test")
+    other = Raw(server.port("imap"))
+    other.login("alice@example.test")
+    box = unique("target")
+    raw.ok(f"a CREATE {box}")
+    data = message("to the target")
+    append = f"APPEND {box} {{{len(data)}+}}\r\n".encode() + data
+    assert re.fullmatch(rb"b OK \[APPENDUID (\d+) 1\] APPEND completed\r\n", raw.ok(b"b " + append)[-1])
+    other.ok(f"c DELETE {box}")
+    assert raw.cmd(b"d " + append)[-1].startswith(b"d NO [TRYCREATE]")
+    other.ok(f"e CREATE {box}")
+    assert re.fullmatch(rb"f OK \[APPENDUID \d+ 1\] APPEND completed\r\n", raw.ok(b"f " + append)[-1])
+    other.ok(f"g RENAME {box} {box}-renamed")
+    assert raw.cmd(b"h " + append)[-1].startswith(b"h NO [TRYCREATE]")
+    assert raw.ok(f"i STATUS {box}-renamed (MESSAGES)")[0].endswith(b"(MESSAGES 1)\r\n")
+    other.close()
+    raw.close()
+
+
+def test_fetch_from_index_matches_rows(server: CourrielServer) -> None:
+    """FETCH answered from the shared index and the rendered cache (no query) says what the
+    path through the message rows says, also for a session whose view lags the index."""
+    raw = Raw(server.port("imap"))
+    raw.login("alice@example.test")
+    other = Raw(server.port("imap"))
+    other.login("alice@example.test")
+    box = unique("idx")
+    raw.ok(f"a CREATE {box}")
+    for i in range(3):
+        data = message(f"indexed {i}", extra=f"X-N: {i}\r\n") if i else b"Subject: plain\r\n\r\nx\r\n"
+        raw.ok(f"b{i} APPEND {box} (\\Flagged $k{i}) {{{len(data)}+}}\r\n".encode() + data)
+    raw.ok(f"c SELECT {box}")
+    items = "UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE EMAILID MODSEQ"
+    fetched = lambda out: [line for line in out if b" FETCH (" in line]  # noqa: E731
+    fast = fetched(raw.ok(f"d FETCH 1:* ({items})"))
+    slow = fetched(raw.ok(f"e FETCH 1:* ({items} INTERNALDATE)"))  # INTERNALDATE: the rows
+    assert len(fast) == 3
+    assert [re.sub(rb' INTERNALDATE "[^"]*"', b"", line) for line in slow] == fast
+    # another session appends: this one has not been told yet, its numbers stay
+    data = message("late")
+    other.ok(f"f APPEND {box} {{{len(data)}+}}\r\n".encode() + data)
+    assert fetched(raw.ok(f"g FETCH 2:3 ({items})")) == fast[1:]
+    late = fetched(raw.ok("h FETCH 1:* (UID RFC822.SIZE)"))
+    assert len(late) == 4 and late[3] == b"* 4 FETCH (UID 4 RFC822.SIZE %d)\r\n" % len(data)
+    other.close()
+    raw.close()
+
+
+def test_flag_search_from_index(server: CourrielServer) -> None:
+    """SEARCH on one system flag comes from the shared index: it follows STORE at once, and
+    agrees with the store's answer (the same search with another key, UID 1:*)."""
+    raw = Raw(server.port("imap"))
+    raw.login("alice@example.test")
+    box = unique("fsearch")
+    raw.ok(f"a CREATE {box}")
+    for i in range(5):
+        data = message(f"flags {i}")
+        raw.ok(f"b{i} APPEND {box} {{{len(data)}+}}\r\n".encode() + data)
+    raw.ok(f"c SELECT {box}")
+    raw.ok("d STORE 2,4 +FLAGS.SILENT (\\Seen)")
+    raw.ok("e STORE 3 +FLAGS.SILENT (\\Deleted)")
+    for key, expected in (("UNSEEN", b"1 3 5"), ("SEEN", b"2 4"), ("DELETED", b"3"), ("UNDELETED", b"1 2 4 5"),
+                          ("FLAGGED", b"")):  # fmt: skip
+        found = raw.ok(f"f SEARCH {key}")[0]
+        assert found == b"* SEARCH" + (b" " + expected if expected else b"") + b"\r\n", (key, found)
+        assert raw.ok(f"g SEARCH {key} UID 1:*")[0] == found  # through the store
+    raw.ok("h EXPUNGE")
+    assert raw.ok("i UID SEARCH UNSEEN")[0] == b"* SEARCH 1 5\r\n"
+    assert raw.ok("j SEARCH UNSEEN")[0] == b"* SEARCH 1 4\r\n"
+    raw.close()
+
+
+def test_uid_fetch_flags_fast_path(server: CourrielServer) -> None:
+    """UID FETCH 1:* (FLAGS), formatted straight from the index's arrays, says what the
+    general path says, keywords and \\Recent included."""
+    raw = Raw(server.port("imap"))
+    raw.login("alice@example.test")
+    box = unique("poll")
+    raw.ok(f"a CREATE {box}")
+    for i in range(6):
+        data = message(f"poll {i}")
+        flags = ("(\\Seen $Done) " if i % 3 == 0 else "(\\Flagged) " if i % 3 == 1 else "")
+        raw.ok(f"b{i} APPEND {box} {flags}{{{len(data)}+}}\r\n".encode() + data)
+    raw.ok(f"c SELECT {box}")  # IMAP4rev1: this session gets \Recent
+    fast = raw.ok("d UID FETCH 1:* (FLAGS)")[:-1]
+    general = raw.ok("e UID FETCH 1:* (FLAGS RFC822.SIZE)")[:-1]
+    assert len(fast) == 6 and any(b"$Done" in line for line in fast) and b"\\Recent" in fast[0]
+    assert [re.sub(rb" RFC822.SIZE \d+", b"", line) for line in general] == fast
+    assert raw.ok("f UID FETCH 2:4 (FLAGS)")[:-1] == fast[1:4]
+    raw.close()

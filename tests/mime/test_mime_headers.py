@@ -185,6 +185,22 @@ def test_rfc2231_missing_section() -> None:
     assert defects
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Found by fuzz/targets/headers.py: 8-bit octets in a parameter name (read with
+        # surrogateescape) stayed lone surrogates in the decoded parameters.
+        ("text/plain; name*\udce9=a", [("name*é", "a")]),
+        ("text/plain; n\udcc3\udca9=b; c=d", [("né", "b"), ("c", "d")]),
+    ],
+)
+def test_parameter_names_with_8bit_octets(raw: str, expected: list[tuple[str, str]]) -> None:
+    ct = parse_content_type(raw, [])
+    assert ct is not None and ct[2] == expected
+    for name, value in ct[2]:
+        (name + value).encode("utf-8")  # no lone surrogates
+
+
 def test_scan_header_offsets_and_folding() -> None:
     data = b"A: 1\r\nB: two\r\n  lines\r\nbad line\r\nC:\r\n\r\nbody"
     defects: list[str] = []

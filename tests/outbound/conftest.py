@@ -20,8 +20,7 @@ from aiosmtpd.smtp import Envelope as AioEnvelope
 from aiosmtpd.smtp import Session as AioSession
 
 from courriel.store.api import INBOX
-from courriel.store.sqlite.store import SQLiteStore
-from tests.harness import CourrielServer, free_port
+from tests.harness import CourrielServer, free_port, open_data_store
 from tests.outbound.dnsserver import DnsServer
 
 
@@ -117,7 +116,7 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condi
 
 
 async def _inbox(data: Path, address: str, mailbox: str) -> list[bytes]:
-    store = await SQLiteStore.open(data / "courriel.db", data / "blobs")
+    store = await open_data_store(data)
     try:
         user = await store.get_user(address)
         assert user is not None

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from courriel.store.api import INBOX, NewMessage
-from courriel.store.sqlite.store import SQLiteStore
-from tests.harness import CourrielServer
+from tests.harness import CourrielServer, open_data_store
 from tests.pop3.client import OPEN
 
 PASSWORD = "pop-secret pw"  # a space inside: PASS takes the rest of the line
@@ -28,7 +27,7 @@ def msg(subject: str, body: str = "Hello.\r\n", sender: str = "bob@example.test"
 
 
 async def _add_user(data: Path, address: str, password: str, messages: Sequence[bytes], apop: str | None) -> None:
-    store = await SQLiteStore.open(data / "courriel.db", data / "blobs")
+    store = await open_data_store(data)
     try:
         user = await store.add_user(address, password)
         if apop is not None:
@@ -50,7 +49,7 @@ def new_user(srv: CourrielServer, messages: Sequence[bytes] = (), apop: str | No
 
 
 async def _stored(data: Path, address: str) -> list[bytes]:
-    store = await SQLiteStore.open(data / "courriel.db", data / "blobs")
+    store = await open_data_store(data)
     try:
         user = await store.get_user(address)
         assert user is not None
@@ -98,7 +97,7 @@ def _close_clients() -> Iterator[None]:
 
 
 async def _append(data: Path, address: str, message: bytes) -> None:
-    store = await SQLiteStore.open(data / "courriel.db", data / "blobs")
+    store = await open_data_store(data)
     try:
         user = await store.get_user(address)
         assert user is not None

@@ -16,8 +16,7 @@ import pytest
 from sievelib.managesieve import Client
 
 from courriel.store.api import QueuedMessage
-from courriel.store.sqlite.store import SQLiteStore
-from tests.harness import CourrielServer
+from tests.harness import CourrielServer, open_data_store
 
 USERS = {f"{n}@example.test": f"{n}-pw" for n in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "quota")}
 
@@ -95,7 +94,7 @@ def subjects(srv: CourrielServer, user: str, name: str) -> list[str]:
 
 
 async def _queue(data: Path) -> list[tuple[QueuedMessage, bytes]]:
-    store = await SQLiteStore.open(data / "courriel.db", data / "blobs")
+    store = await open_data_store(data)
     try:
         return [(q, await store.read_message(q.blob)) for q in await store.list_queue()]
     finally:

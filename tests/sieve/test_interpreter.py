@@ -136,6 +136,10 @@ def test_redirect_reject_vacation_collected() -> None:
         'redirect "not an address";',
         'redirect "a@b.test"; redirect "c@b.test"; redirect "d@b.test"; redirect "e@b.test"; redirect "f@b.test";',
         'require ["variables", "fileinto"]; fileinto "${nothing}";',
+        # Found by fuzz/targets/sieve.py: an offset of 24 hours or more raised ValueError.
+        'require ["date", "relational"]; if date :value "ge" :zone "+4133" "date" "year" "2020" {}',
+        'require "date"; if currentdate :zone "-2400" "year" "2026" {}',
+        'require "date"; if currentdate :zone "+0160" "year" "2026" {}',
     ],
 )
 def test_runtime_errors(script: str) -> None:

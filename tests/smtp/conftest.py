@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from courriel.store.api import INBOX, QueuedMessage
-from courriel.store.sqlite.store import SQLiteStore
-from tests.harness import CourrielServer
+from tests.harness import CourrielServer, open_data_store
 
 USERS = {
     "alice@example.test": "alice-pw",
@@ -128,7 +127,7 @@ def auth_plain(user: str, password: str) -> bytes:
 
 
 async def _inbox(data: Path, address: str) -> list[bytes]:
-    store = await SQLiteStore.open(data / "courriel.db", data / "blobs")
+    store = await open_data_store(data)
     try:
         user = await store.get_user(address)
         assert user is not None, address
@@ -176,7 +175,7 @@ def unique(tag: str, sender: str = "alice@example.test") -> bytes:
 
 
 async def _queued(data: Path) -> list[tuple[QueuedMessage, bytes]]:
-    store = await SQLiteStore.open(data / "courriel.db", data / "blobs")
+    store = await open_data_store(data)
     try:
         return [(m, await store.read_message(m.blob)) for m in await store.list_queue()]
     finally:

@@ -1,4 +1,5 @@
-"""Child process for the durability test: appends messages forever, acknowledging each one.
+"""Child process for the durability tests: appends messages forever, acknowledging each one
+(to the SQLite store of a directory, or with a DSN argument to a PostgreSQL database).
 
 Each message carries an X-Check header with the SHA-256 of its body, so that any message
 in the store can be verified on its own. One line ``ACK <uid> <sha256 of the whole message>``
@@ -13,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from courriel.store.api import INBOX
+from courriel.store.api import INBOX, Store
 from courriel.store.sqlite.store import SQLiteStore
 
 
@@ -23,8 +24,14 @@ def make_message(n: int) -> bytes:
     return f"Subject: durability {n}\r\nX-Check: {check}\r\n\r\n".encode() + body
 
 
-async def main(root: Path, writers: int) -> None:
-    store = await SQLiteStore.open(root / "courriel.db", root / "blobs")
+async def main(root: Path, writers: int, dsn: str | None = None) -> None:
+    store: Store
+    if dsn:
+        from courriel.store.postgres.store import PostgresStore
+
+        store = await PostgresStore.open(dsn, listen=False)
+    else:
+        store = await SQLiteStore.open(root / "courriel.db", root / "blobs")
     user = await store.get_user("u@example.test")
     assert user is not None
     inbox = await store.get_mailbox(user.id, INBOX)
@@ -45,4 +52,4 @@ async def main(root: Path, writers: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2])))
+    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None))

@@ -25,7 +25,7 @@ from courriel.store.changes import (
     MessageAdded,
     MessagesExpunged,
 )
-from tests.conftest import StoreRunner
+from tests.conftest import BACKENDS, StoreRunner
 
 FLAGS = st.sampled_from([Flag(0), Flag.SEEN, Flag.DELETED, Flag.SEEN | Flag.FLAGGED, Flag.DELETED | Flag.SEEN])
 KEYWORDS = st.frozensets(st.sampled_from(["$Junk", "Work", "todo"]), max_size=2)
@@ -43,10 +43,12 @@ class ModelBox:
 
 
 class StoreMachine(RuleBasedStateMachine):
+    backend = "sqlite"
+
     def __init__(self) -> None:
         super().__init__()
         self.tmp = tempfile.TemporaryDirectory()
-        self.r = StoreRunner(Path(self.tmp.name))
+        self.r = StoreRunner(Path(self.tmp.name), self.backend)
         self.boxes: dict[int, ModelBox] = {}
         self.feed: list[Change] = []
         self.replica: dict[int, dict[int, tuple[int, frozenset[str]]]] = {}
@@ -228,10 +230,24 @@ class StoreMachine(RuleBasedStateMachine):
             assert self.replica.get(box.id, {}) == {u: (f, k) for u, (f, k, _) in box.messages.items()}
 
 
+class PostgresStoreMachine(StoreMachine):
+    backend = "postgres"
+
+
 StoreMachine.TestCase.settings = settings(
     max_examples=60,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestStoreInvariants = StoreMachine.TestCase
+# Each PostgreSQL step costs a few round trips more: fewer examples keep the suite's budget.
+PostgresStoreMachine.TestCase.settings = settings(
+    max_examples=8,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+if "sqlite" in BACKENDS:
+    TestStoreInvariants = StoreMachine.TestCase
+if "postgres" in BACKENDS:
+    TestStoreInvariantsPostgres = PostgresStoreMachine.TestCase

@@ -16,6 +16,7 @@ from courriel.store.api import (
     And,
     AppendTarget,
     BodyContains,
+    ContentIs,
     DateCompare,
     DateField,
     Flag,
@@ -23,6 +24,7 @@ from courriel.store.api import (
     HasFlag,
     HasKeyword,
     HeaderContains,
+    InThread,
     InvalidName,
     Not,
     NotFound,
@@ -34,6 +36,7 @@ from courriel.store.api import (
     UidIn,
 )
 from courriel.store.changes import MessageAdded, MessagesExpunged
+from courriel.store.content import thread_id, thread_key
 from tests.conftest import StoreRunner, message
 
 
@@ -256,7 +259,21 @@ def test_quota(runner: StoreRunner) -> None:
         runner.run(s.append(inbox.id, message("4")))
     # the refused message left no file behind
     assert runner.run(s.stats()).extra["files"] == 2
-    assert sum(1 for _ in runner.store.blobs.iter_ids()) == 2
+    assert stored_blobs(runner) == 2
+
+
+def stored_blobs(r: StoreRunner) -> int:
+    """Message files (SQLite) or rows of message bytes (PostgreSQL) actually stored."""
+    if r.backend == "postgres":
+        from courriel.store.postgres.store import PostgresStore
+
+        assert isinstance(r.store, PostgresStore)
+        row = r.run(r.store.db.one("SELECT COUNT(*) FROM blob_data"))
+        return int(row[0]) if row else 0
+    from courriel.store.sqlite.store import SQLiteStore
+
+    assert isinstance(r.store, SQLiteStore)
+    return sum(1 for _ in r.store.blobs.iter_ids())
 
 
 def test_search_and_sort(runner: StoreRunner) -> None:
@@ -299,6 +316,41 @@ def test_search_and_sort(runner: StoreRunner) -> None:
     assert sort(SortKey("subject")) == [3, 2, 1]  # budget, café au lait, lunch (Re: stripped)
     assert sort(SortKey("from")) == [2, 3, 1]  # andre, bob, zoe
     assert sort(SortKey("size", reverse=True))[0] == 3
+    # with a filter (sorted rows, not the sort index), and after COPY (keys copied, schema 7)
+    assert runner.run(s.sort(inbox.id, [SortKey("date")], Not(HasFlag(Flag.SEEN)))) == [2, 3]
+    assert runner.run(s.sort(inbox.id, [SortKey("subject", reverse=True)], Not(HasFlag(Flag.SEEN)))) == [2, 3]
+    other = runner.run(s.create_mailbox(alice, "Sorted"))
+    runner.run(s.copy(inbox.id, [1, 2, 3], other.id))
+    assert runner.run(s.sort(other.id, [SortKey("subject")], All())) == [3, 2, 1]
+    assert runner.run(s.sort(other.id, [SortKey("date")], All())) == [2, 1, 3]
+
+
+def test_object_id_keys(runner: StoreRunner) -> None:
+    s = runner.store
+    alice, _ = setup_users(runner)
+    inbox = runner.run(s.get_mailbox(alice, INBOX))
+    assert inbox
+    for data in (b"Subject: lone\r\n\r\nno ids\r\n", message("root"), b"Subject: lone 2\r\n\r\nx\r\n"):
+        runner.run(s.append(inbox.id, data))
+    other = runner.run(s.create_mailbox(alice, "Copies"))
+    runner.run(s.copy(inbox.id, [1, 2, 3], other.id))
+    search = lambda key: runner.run(s.search(inbox.id, key))  # noqa: E731
+    # RFC 8474 EMAILID / THREADID keys
+    infos = runner.run(s.list_messages(inbox.id))
+    assert search(ContentIs(infos[1].content_id)) == [2]
+    assert runner.run(s.search(other.id, ContentIs(infos[1].content_id))) == [2]
+    recs = runner.run(s.get_records(inbox.id, [1]))
+    key = thread_key(recs[0].references, recs[0].in_reply_to, recs[0].message_id)
+    assert key is None  # no Message-ID: a thread of its own
+    assert search(InThread(thread_id(key, infos[0].content_id))) == [1]
+    assert search(InThread(thread_id(None, infos[2].content_id))) == [3]
+    assert search(InThread(thread_id(None, infos[1].content_id))) == []  # it has a Message-ID
+    recs = runner.run(s.get_records(inbox.id, [2]))
+    root = thread_key(recs[0].references, recs[0].in_reply_to, recs[0].message_id)
+    assert root is not None
+    assert search(InThread(root)) == [2]
+    assert runner.run(s.search(other.id, InThread(root))) == [2]
+    assert search(InThread("T" + "0" * 20)) == []
 
 
 def test_change_feed_order(runner: StoreRunner) -> None:
@@ -351,3 +403,36 @@ def test_claim_recent(runner: StoreRunner) -> None:
     assert runner.run(s.claim_recent(inbox.id, upto_uid=4)) == 4  # nothing below 4 left
     assert runner.run(s.claim_recent(inbox.id)) == 4  # UID 4 claimed now
     assert runner.run(s.claim_recent(inbox.id)) == 5
+
+
+def test_thread_key_groups_a_thread() -> None:
+    root = thread_key(None, None, "<root@x>")
+    assert root is not None and root.startswith("T") and len(root) == 21
+    assert thread_key("<root@x> <mid@x>", "<mid@x>", "<leaf@x>") == root  # References' first entry
+    assert thread_key(None, "<root@x>", "<reply@x>") == root
+    assert thread_key(" ", None, None) is None
+    assert thread_id(None, 42) == "TC42"
+
+
+def test_account_views_match_the_generic_versions(runner: StoreRunner) -> None:
+    """The backend's own thread_rows / account_messages_of / account_received answer what the
+    generic Store versions (built on snapshot, get_records, account_messages) answer."""
+    from courriel.store.api import Store
+
+    s = runner.store
+    alice, _ = setup_users(runner)
+    inbox = runner.run(s.get_mailbox(alice, INBOX))
+    arch = runner.run(s.get_mailbox(alice, "Archive"))
+    assert inbox and arch
+    for i in range(6):
+        data = message(f"view {i}") if i % 2 else f"Subject: r{i}\r\nReferences: <root@x>\r\n\r\n{i}\r\n".encode()
+        runner.run(s.append(inbox.id, data, internal_date=datetime(2026, 1, 6 - i, tzinfo=UTC)))
+    runner.run(s.copy(inbox.id, [2, 5], arch.id))
+    assert sorted(runner.run(s.thread_rows(inbox.id))) == sorted(runner.run(Store.thread_rows(s, inbox.id)))
+    contents = [m.content_id for m in runner.run(s.list_messages(inbox.id))][:3]
+    assert runner.run(s.account_messages_of(alice, contents)) == runner.run(Store.account_messages_of(s, alice, contents))
+    for box in (None, inbox.id, arch.id):
+        assert runner.run(s.account_received(alice, box)) == runner.run(Store.account_received(s, alice, box))
+    snap = runner.run(s.snapshot(inbox.id))
+    assert snap.sizes is not None and snap.content_ids is not None
+    assert list(snap.content_ids) == [m.content_id for m in runner.run(s.list_messages(inbox.id))]

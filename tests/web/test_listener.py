@@ -69,3 +69,4 @@ def test_https_when_tls_on(tmp_path: Path) -> None:
         assert r.status_code == 404
     finally:
         srv.stop()
+

@@ -4,12 +4,25 @@ Each failure within ``window`` seconds slows the next attempt from that address 
 second (up to ``max_delay``); after ``max_failures`` the address is refused for ``lockout``
 seconds. A success clears the address's record. Loopback is limited like any other address:
 tests that need many failures use their own limiter.
+
+Checks from one address run one at a time (:meth:`AuthLimiter.turn`): without that, a burst of
+simultaneous guesses would all be checked before the first failure is known (one guess per
+connection the address may open). Simultaneous *correct* logins from one address (a client
+opening several connections, users behind one NAT) only queue for a moment: a verified
+password is cached (``auth.passwords.VerifiedCache``). The turn covers the check and its
+verdict, never a wait for the client.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -32,6 +45,7 @@ class AuthLimiter:
         self.max_delay = max_delay
         self._now = time.monotonic
         self._records: dict[str, _Record] = {}
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}  # per address: lock, users
 
     def _record(self, ip: str) -> _Record:
         now = self._now()
@@ -67,3 +81,30 @@ class AuthLimiter:
 
     def success(self, ip: str) -> None:
         self._records.pop(ip, None)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, ip: str) -> AsyncIterator[None]:
+        """Hold the address's turn: check :meth:`refused`, the credentials, and record the
+        verdict inside it, so that a concurrent attempt from the address sees this one's."""
+        lock, users = self._turns.get(ip) or (asyncio.Lock(), 0)
+        self._turns[ip] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[ip]
+            if users <= 1:
+                del self._turns[ip]
+            else:
+                self._turns[ip] = (lock, users - 1)
+
+    async def checked(self, ip: str, check: Callable[[], Awaitable[T]], refusal: Callable[[], BaseException]) -> T:
+        """Run one credential check (a password, a SASL step) in the address's turn; raise
+        ``refusal()`` instead when the address is locked out by the time its turn comes.
+
+        The caller records the verdict (:meth:`failure`/:meth:`success`) right after, with no
+        ``await`` in between, so the next check of the address sees it."""
+        async with self.turn(ip):
+            if self.refused(ip):
+                raise refusal()
+            return await check()

@@ -87,6 +87,9 @@ def register(sub: Any) -> None:
     sto = sub.add_parser("store", help="the store itself").add_subparsers(dest="action", required=True)
     sto.add_parser("check", help="verify the store's invariants").set_defaults(func=with_store(store_check))
     sto.add_parser("stats", help="counts and sizes").set_defaults(func=with_store(store_stats))
+    from courriel.cli import storecopy
+
+    storecopy.register(sto)
 
 
 def read_password(args: argparse.Namespace, address: str) -> tuple[str, bool]:

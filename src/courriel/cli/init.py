@@ -32,6 +32,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="listen on all addresses with the standard ports (default: 127.0.0.1, development ports)",
     )
+    p.add_argument(
+        "--store",
+        metavar="DSN",
+        help="keep the store in PostgreSQL (postgres://user@host/db) instead of SQLite in DIR",
+    )
     p.set_defaults(func=cmd_init)
 
 
@@ -41,6 +46,8 @@ def make_config(domain: str, hostname: str, production: bool) -> Config:
     cfg.server.hostname = hostname
     if production:
         cfg.http.tls = True
+        # HTTP-01 challenges come to port 80; used only once [acme] enabled is set.
+        cfg.acme.http_listen = "0.0.0.0:80,[::]:80"
         for name, section in cfg.listeners().items():
             section.listen = f"0.0.0.0:{PRODUCTION_PORTS[name]},[::]:{PRODUCTION_PORTS[name]}"
             if name in ("lmtp", "lookup"):  # for the MTA on this host only: never public
@@ -48,11 +55,17 @@ def make_config(domain: str, hostname: str, production: bool) -> Config:
     return cfg
 
 
-def init_dir(path: Path, domain: str, hostname: str | None = None, production: bool = False) -> Config:
+def init_dir(
+    path: Path, domain: str, hostname: str | None = None, production: bool = False, store: str | None = None
+) -> Config:
     if (path / CONFIG_FILE).exists():
         raise CommandError(f"{path} is already initialised")
     hostname = hostname or (f"mail.{domain}" if production else socket.gethostname() or "localhost")
     cfg = make_config(domain, hostname, production)
+    if store:
+        if not store.startswith(("postgres://", "postgresql://")):
+            raise CommandError("--store: a PostgreSQL URL (postgres://...) is required")
+        cfg.store.backend, cfg.store.dsn = "postgres", store
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o750)
     tmp = path / (CONFIG_FILE + ".tmp")
@@ -77,7 +90,7 @@ async def _create_store(cfg: Config, domain: str) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    cfg = init_dir(args.dir, args.domain, args.hostname, args.production)
+    cfg = init_dir(args.dir, args.domain, args.hostname, args.production, args.store)
     print(f"initialised {args.dir} for domain {args.domain} (host name {cfg.server.hostname})")
     print(f"next: courriel -d {args.dir} user add alice@{args.domain}")
     return 0

@@ -15,6 +15,17 @@ from courriel.config import ConfigError
 
 DEFAULT_DATA = "./courriel-data"
 
+EPILOG = """\
+getting started:
+  courriel init ./courriel-data --domain example.org   a data directory (loopback, dev ports)
+  courriel user add alice@example.org                   an account (password asked)
+  courriel serve                                        every service; Ctrl-C stops
+  courriel dns example.org                              the DNS records to publish
+
+`courriel COMMAND --help` describes each command. Configuration: DIR/courriel.toml; any key
+can be overridden by COURRIEL_<SECTION>_<KEY> (e.g. COURRIEL_IMAP_LISTEN=127.0.0.1:1143).
+"""
+
 
 def data_dir(args: argparse.Namespace) -> Path:
     """``-d``, then ``$COURRIEL_DATA``, then ``./courriel-data`` (DESIGN.md)."""
@@ -25,7 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     from courriel.cli import admin, init, serve, transfer
     from courriel.cli import queue as queue_cli
 
-    p = argparse.ArgumentParser(prog="courriel", description="A complete Internet mail system.")
+    p = argparse.ArgumentParser(
+        prog="courriel",
+        description="A complete Internet mail system: SMTP (MX and submission), IMAP, POP3, JMAP, "
+        "webmail, and a mail client, in one program.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("-d", "--data", metavar="DIR", help="data directory ($COURRIEL_DATA, else ./courriel-data)")
     p.add_argument("--version", action="version", version=f"courriel {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -37,9 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
     from courriel.cli import dkim as dkim_cli
 
     dkim_cli.register(sub)
+    from courriel.cli import migrate as migrate_cli
+
+    migrate_cli.register(sub)
+    from courriel.cli import dns as dns_cli
+
+    dns_cli.register(sub)
+    from courriel.cli import token as token_cli
+
+    token_cli.register(sub)
+    from courriel.cli import cert as cert_cli
+
+    cert_cli.register(sub)
     from courriel.client import cli as mail_cli
 
     mail_cli.register(sub)
+    from courriel.cli import trace as trace_cli
+
+    trace_cli.register(sub)
+    from courriel.cli import explain as explain_cli
+
+    explain_cli.register(sub)
+    from courriel.cli import journey as journey_cli
+
+    journey_cli.register(sub)
     return p
 
 

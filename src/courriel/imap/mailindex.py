@@ -29,6 +29,7 @@ from courriel.store.api import Flag, Mailbox, MailboxSnapshot, Store
 from courriel.store.changes import (
     Change,
     FlagsChanged,
+    MailboxCreated,
     MailboxDeleted,
     MailboxRenamed,
     MessageAdded,
@@ -44,7 +45,8 @@ _SEEN_MAP = bytes(0 if not (i & Flag.SEEN) else 1 for i in range(256))
 
 class MailboxIndex:
     __slots__ = (
-        "flags", "highestmodseq", "id", "keywords", "kwset", "modseqs", "uidnext", "uids", "uidvalidity", "valid",
+        "content_ids", "flags", "highestmodseq", "id", "keywords", "kwset", "modseqs", "sizes", "uidnext", "uids",
+        "uidvalidity", "valid",
     )  # fmt: skip
 
     def __init__(self, snap: MailboxSnapshot) -> None:
@@ -54,6 +56,12 @@ class MailboxIndex:
         self.uids = snap.uids
         self.flags = snap.flags
         self.modseqs = snap.modseqs
+        # RFC822.SIZE and the content (ENVELOPE, BODYSTRUCTURE) by position, when the
+        # backend's snapshot has them (None: FETCH reads the rows).
+        self.sizes = snap.sizes
+        self.content_ids = snap.content_ids
+        if self.sizes is None or self.content_ids is None or len(self.sizes) != len(self.uids):
+            self.sizes = self.content_ids = None
         self.keywords = snap.keywords
         self.kwset: set[str] = set().union(*snap.keywords.values()) if snap.keywords else set()
         self.highestmodseq = mb.highestmodseq
@@ -113,8 +121,16 @@ class MailboxIndex:
 
     def _add(self, added: list[MessageAdded]) -> None:
         self.uids = self.uids + array("I", [a.uid for a in added])  # a new array: sessions keep theirs
-        self.flags = self.flags + array("B", [a.flags for a in added])
-        self.modseqs = self.modseqs + array("Q", [a.modseq for a in added])
+        # Flags and MODSEQs are read by position below a session's own length: extended in
+        # place (amortised O(1) per message, where a copy costs O(mailbox) per APPEND).
+        self.flags.extend([a.flags for a in added])
+        self.modseqs.extend([a.modseq for a in added])
+        if self.sizes is not None and self.content_ids is not None:
+            if all(a.content_id for a in added):
+                self.sizes.extend([a.size for a in added])
+                self.content_ids.extend([a.content_id for a in added])
+            else:  # a backend that does not tell: FETCH reads the rows from now on
+                self.sizes = self.content_ids = None
         for a in added:
             self._set_keywords(a.uid, a.keywords)
         self.uidnext = max(self.uidnext, added[-1].uid + 1)
@@ -128,11 +144,19 @@ class MailboxIndex:
             self.uids = array("I", [self.uids[i] for i in keep])
             self.flags = array("B", [self.flags[i] for i in keep])
             self.modseqs = array("Q", [self.modseqs[i] for i in keep])
+            if self.sizes is not None and self.content_ids is not None:
+                self.sizes = array("I", [self.sizes[i] for i in keep])
+                self.content_ids = array("Q", [self.content_ids[i] for i in keep])
         else:
             new_uids, new_flags, new_modseqs = array("I", self.uids), array("B", self.flags), array("Q", self.modseqs)
             for i in sorted(gone, reverse=True):
                 del new_uids[i], new_flags[i], new_modseqs[i]
             self.uids, self.flags, self.modseqs = new_uids, new_flags, new_modseqs
+            if self.sizes is not None and self.content_ids is not None:
+                new_sizes, new_contents = array("I", self.sizes), array("Q", self.content_ids)
+                for i in sorted(gone, reverse=True):
+                    del new_sizes[i], new_contents[i]
+                self.sizes, self.content_ids = new_sizes, new_contents
         for u in uids:
             self.keywords.pop(u, None)
 
@@ -140,15 +164,22 @@ class MailboxIndex:
 class UserFeed:
     """One subscription to the store's change feed for one user, shared by its sessions."""
 
-    __slots__ = ("indexes", "listeners", "loading", "sub")
+    __slots__ = ("indexes", "listeners", "loading", "mailbox_ids", "mailboxes_changed", "sub")
 
     def __init__(self, store: Store, user_id: int) -> None:
         self.listeners: list[Listener] = []
         self.indexes: dict[int, MailboxIndex] = {}
+        #: Mailbox name -> (id, \Noselect), for APPEND's target; emptied by any change of
+        #: the user's mailboxes seen on the feed.
+        self.mailbox_ids: dict[str, tuple[int, bool]] = {}
+        self.mailboxes_changed = 0  # counts those changes (a lookup in flight meanwhile is not kept)
         self.loading: dict[int, tuple[asyncio.Future[MailboxIndex], list[Change]]] = {}
         self.sub: Subscription = store.changes.subscribe(user_id, self._on_changes)
 
     def _on_changes(self, changes: Sequence[Change]) -> None:
+        if any(isinstance(c, MailboxCreated | MailboxDeleted | MailboxRenamed) for c in changes):
+            self.mailbox_ids.clear()
+            self.mailboxes_changed += 1
         for index in list(self.indexes.values()):
             index.apply(changes)
             if not index.valid:

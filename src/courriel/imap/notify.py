@@ -5,8 +5,10 @@ The selected mailbox keeps its usual unsolicited EXISTS / EXPUNGE (VANISHED) / F
 responses. For other mailboxes matched by an event group, MessageNew, MessageExpunge and
 FlagChange become an untagged STATUS (§5.2-5.4), and MailboxName becomes LIST (§5.5).
 Notifications go out after a command, during IDLE, and while the client is quiet
-(:meth:`Session._next_command`). Events without a change feed here (subscriptions and
-annotations) are refused with BADEVENT, as §3.1 requires.
+(:meth:`Session._next_command`). SubscriptionChange becomes LIST with or without
+\\Subscribed (§5.6), MailboxMetadataChange and ServerMetadataChange the unsolicited
+METADATA response naming the changed entries (§5.7-5.8, RFC 5464 §4.4.2). Changes made by
+this session are reported too (the store's feed does not tell sessions apart).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from courriel.imap.errors import Bad
+from courriel.imap.protocol import encoder
 from courriel.imap.protocol.types import NotifyGroup
 from courriel.store.api import DELIMITER, INBOX
 from courriel.store.changes import (
@@ -25,12 +28,17 @@ from courriel.store.changes import (
     MailboxRenamed,
     MessageAdded,
     MessagesExpunged,
+    MetadataChanged,
+    SubscriptionChanged,
 )
 
 if TYPE_CHECKING:
     from courriel.imap.session import Session
 
-SUPPORTED = frozenset({"MESSAGENEW", "MESSAGEEXPUNGE", "FLAGCHANGE", "MAILBOXNAME"})
+SUPPORTED = frozenset({
+    "MESSAGENEW", "MESSAGEEXPUNGE", "FLAGCHANGE", "MAILBOXNAME", "SUBSCRIPTIONCHANGE", "MAILBOXMETADATACHANGE",
+    "SERVERMETADATACHANGE",
+})  # fmt: skip
 MAX_QUEUED = 1000
 
 
@@ -86,6 +94,9 @@ class NotifyState:
         """Note what ``changes`` owe this session; True when something is queued."""
         queued = False
         for ch in changes:
+            if isinstance(ch, SubscriptionChanged | MetadataChanged):
+                queued = self._collect_other(ch, selected_id) or queued
+                continue
             box = getattr(ch, "mailbox_id", None)
             if box is None:
                 continue
@@ -112,6 +123,34 @@ class NotifyState:
                 queued = True
         return queued
 
+    def _collect_other(self, ch: SubscriptionChanged | MetadataChanged, selected_id: int | None) -> bool:
+        if len(self.lists) >= MAX_QUEUED:
+            return False
+        if isinstance(ch, SubscriptionChanged):  # §5.6
+            # Matched before or after the change (the SUBSCRIBED filter follows it).
+            before = self._events(ch.name, False)
+            if ch.subscribed:
+                self.subscribed.add(ch.name)
+            else:
+                self.subscribed.discard(ch.name)
+            if "SUBSCRIPTIONCHANGE" not in before | self._events(ch.name, False):
+                return False
+            self.lists.append((b"S\0" if ch.subscribed else b"U\0") + ch.name.encode())
+            return True
+        if ch.mailbox_id is None:  # §5.8: server entries, whatever the filter
+            if not any("SERVERMETADATACHANGE" in g.events for g in self.groups):
+                return False
+            name = ""
+        else:  # §5.7
+            box_name = self.names.get(ch.mailbox_id)
+            if box_name is None or "MAILBOXMETADATACHANGE" not in self._events(
+                box_name, ch.mailbox_id == selected_id
+            ):
+                return False
+            name = box_name
+        self.lists.append(b"M\0" + name.encode() + b"\0" + "\0".join(ch.names).encode())
+        return True
+
     @staticmethod
     def _list_line(ch: Change, old: str | None) -> bytes:
         # Encoded lazily by emit (UTF-8 or modified UTF-7 depends on the session).
@@ -134,6 +173,17 @@ class NotifyState:
                            + s.mailbox_name(old.decode()) + b"))")  # fmt: skip
             elif kind == b"D":
                 s.untagged(b'LIST (\\NonExistent) "/" ' + s.mailbox_name(rest.decode()))
+            elif kind in (b"S", b"U"):
+                name = rest.decode()
+                attrs = [b"\\Subscribed"] if kind == b"S" else []
+                if name not in self.names.values():
+                    attrs.append(b"\\NonExistent")  # RFC 5258 §3: subscribed, not existing
+                s.untagged(b"LIST (" + b" ".join(attrs) + b') "/" ' + s.mailbox_name(name))
+            elif kind == b"M":
+                owner, _, entries = rest.partition(b"\0")
+                mailbox = s.mailbox_name(owner.decode()) if owner else b'""'
+                names = b" ".join(encoder.astring(e.decode()) for e in entries.split(b"\0"))
+                s.untagged(b"METADATA " + mailbox + b" " + names)  # RFC 5464 §4.4.2
             else:
                 s.untagged(b'LIST () "/" ' + s.mailbox_name(rest.decode()))
         boxes, self.status = self.status, set()

@@ -4,19 +4,20 @@ The store keeps both as compact JSON computed at delivery; turning that into IMA
 is most of the cost of FETCH ENVELOPE. Message contents never change, so the rendered bytes
 are cached per content id (shared by copies) in a bounded LRU for the whole process.
 
-THREADID (RFC 8474 §5.2) is derived from the thread's root Message-ID: the first entry of
-References, else In-Reply-To, else the message's own Message-ID, hashed to a short object
-id, so every message of a thread that references its root gets the same id.
+THREADID (RFC 8474 §5.2) is derived from the thread's root Message-ID (see
+:func:`courriel.store.content.thread_key`), which the store also keeps indexed for SEARCH.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
+from collections.abc import Iterable
 
 from courriel.imap.protocol import encoder
 from courriel.mime.structure import body_from_json, envelope_from_json
 from courriel.store.api import MessageRecord
+from courriel.store.content import thread_id as content_thread_id
+from courriel.store.content import thread_key
 
 MAX_ENTRIES = 50_000
 
@@ -44,6 +45,23 @@ _ENVELOPES = _Lru(MAX_ENTRIES)
 _STRUCTURES = _Lru(MAX_ENTRIES)
 
 
+def cached_envelopes(content_ids: Iterable[int]) -> list[bytes | None]:
+    """Bulk lookup (a large FETCH): no recency update, a C-level map."""
+    return list(map(_ENVELOPES.data.get, content_ids))
+
+
+def cached_bodystructures(content_ids: Iterable[int]) -> list[bytes | None]:
+    return list(map(_STRUCTURES.data.get, content_ids))
+
+
+def cached_envelope(content_id: int) -> bytes | None:
+    return _ENVELOPES.get(content_id)
+
+
+def cached_bodystructure(content_id: int) -> bytes | None:
+    return _STRUCTURES.get(content_id)
+
+
 def rendered_envelope(rec: MessageRecord) -> bytes:
     key = rec.info.content_id
     value = _ENVELOPES.get(key)
@@ -62,17 +80,7 @@ def rendered_bodystructure(rec: MessageRecord) -> bytes:
     return value
 
 
-def thread_root(rec: MessageRecord) -> str | None:
-    for field in (rec.references, rec.in_reply_to, rec.message_id):
-        if field:
-            first = field.split()[0]
-            if first:
-                return first
-    return None
-
-
 def thread_id(rec: MessageRecord) -> bytes:
-    root = thread_root(rec)
-    if root is None:
-        return b"TC%d" % rec.info.content_id  # a thread of its own
-    return b"T" + hashlib.sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:20].encode()
+    """RFC 8474 §5.2 THREADID, as the store indexes it (:func:`courriel.store.content.thread_id`)."""
+    key = thread_key(rec.references, rec.in_reply_to, rec.message_id)
+    return content_thread_id(key, rec.info.content_id).encode("ascii")

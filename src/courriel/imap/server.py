@@ -28,6 +28,7 @@ class ImapSettings:
         self.starttls = starttls
         self.allow_plaintext_auth = cfg.imap.allow_plaintext_auth
         self.idle_timeout = float(cfg.imap.idle_timeout)
+        self.login_timeout = float(cfg.imap.login_timeout)
         self.max_line_length = cfg.imap.max_line_length
         self.max_message_size = cfg.limits.max_message_size
         self.max_connections_per_user = cfg.imap.max_connections_per_user

@@ -16,10 +16,12 @@ import asyncio
 import enum
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from courriel import metrics
 from courriel.imap import errors
 from courriel.imap.mailindex import Feeds, UserFeed, feeds_for
 from courriel.imap.protocol import encoder
@@ -116,8 +118,20 @@ class Session:
         if self.out:
             data = bytes(self.out)
             self.out.clear()
-            self.conn.writer.write(data)
-            await self.conn.writer.drain()
+            writer = self.conn.writer
+            writer.write(data)
+            if writer.transport.get_write_buffer_size():
+                # A client that sends commands but never reads the responses is dropped
+                # after the inactivity timeout (TimeoutError ends the connection).
+                async with asyncio.timeout(self.timeout):
+                    await writer.drain()
+
+    @property
+    def timeout(self) -> float:
+        """The inactivity limit now: short before login, RFC 9051 §5.4's 30 minutes after."""
+        if self.state is State.NOT_AUTHENTICATED:
+            return self.settings.login_timeout
+        return self.settings.idle_timeout
 
     async def maybe_flush(self) -> None:
         if len(self.out) >= FLUSH_AT:
@@ -157,7 +171,7 @@ class Session:
             await self.flush()
             while self.state is not State.LOGOUT:
                 try:
-                    async with asyncio.timeout(self.settings.idle_timeout):
+                    async with asyncio.timeout(self.timeout):
                         data = await self._next_command()
                 except TimeoutError:
                     self.untagged("BYE autologout: idle for too long")
@@ -175,6 +189,11 @@ class Session:
         except asyncio.IncompleteReadError:
             pass
         finally:
+            if self.address:
+                log.info(
+                    "imap: %s logged out from %s after %.0f s", self.address, self.conn.peer_ip,
+                    time.monotonic() - self.conn.opened,
+                )  # fmt: skip
             self.close_selected()
             self.detach()
             self.settings.release_user(self)
@@ -187,12 +206,14 @@ class Session:
         read = asyncio.ensure_future(self.read_command())
         try:
             while True:
-                self.wake.clear()
                 waker = asyncio.ensure_future(self.wake.wait())
                 done, _ = await asyncio.wait({read, waker}, return_when=asyncio.FIRST_COMPLETED)
                 if read in done:
                     waker.cancel()
                     return read.result()
+                # cleared before the updates: a change arriving while they are sent wakes
+                # the next wait instead of being left until another one comes
+                self.wake.clear()
                 await self.updates(False)
                 await self.flush()
         finally:
@@ -325,6 +346,7 @@ class Session:
             self.out += errors.Bad(f"{cmd.name} not allowed in the {self.state.value} state").line(cmd.tag, "BAD")
             return
         log.debug("%s: %s", self.conn.peer_ip, cmd.name)
+        started = time.perf_counter()
         try:
             text = await entry.handler(self, cmd)
         except errors.Bye:
@@ -340,12 +362,14 @@ class Session:
             await self.updates(entry.expunge_ok)
             self.out += errors.No(str(exc), _store_code(exc)).line(cmd.tag, "NO")
             return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError, TimeoutError):
             raise
         except Exception:
             log.exception("imap: %s failed for %s", cmd.name, self.address or self.conn.peer_ip)
             self.out += errors.No("internal server error", "SERVERBUG").line(cmd.tag, "NO")
             return
+        finally:
+            metrics.command("imap", cmd.name, time.perf_counter() - started)
         if not text:  # the handler sent its tagged reply itself (STARTTLS)
             return
         if self.state is State.LOGOUT:

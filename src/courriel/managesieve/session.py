@@ -4,10 +4,13 @@ tables, and errors turned into ``NO``/``BYE`` responses in one place."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
+from courriel import metrics
 from courriel.auth import sasl
 from courriel.managesieve.protocol import (
     MAX_LINE,
@@ -94,9 +97,10 @@ class Session:
         self.conn.on_shutdown = self.shutdown
         self.send(self.capabilities() + response("OK", "courriel ManageSieve ready"))
         while not self.closing:
-            await self.conn.writer.drain()
             try:
+                # The timer also covers a client that sends but never reads our responses.
                 async with asyncio.timeout(self.cfg.idle_timeout):
+                    await self.conn.writer.drain()
                     data = await self.read_command()
             except TimeoutError:
                 self.send(response("BYE", "idle too long", "TRYLATER"))
@@ -107,7 +111,8 @@ class Session:
             if data is None:
                 return
             await self.dispatch(data)
-        await self.conn.writer.drain()
+        async with asyncio.timeout(self.cfg.idle_timeout):  # then the listener drops it
+            await self.conn.writer.drain()
 
     async def shutdown(self) -> None:
         self.send(response("BYE", "server shutting down", "TRYLATER"))
@@ -154,7 +159,11 @@ class Session:
             if handler is None:
                 known = any(cmd.name in t for t in TABLES.values())
                 raise BadCommand(f"{cmd.name} not allowed now" if known else "unknown command")
-            await handler(self, cmd)
+            started = time.perf_counter()
+            try:
+                await handler(self, cmd)
+            finally:
+                metrics.command("managesieve", cmd.name, time.perf_counter() - started)
             self.bad_commands = 0
         except ParseError as exc:
             self._bad(f"syntax error: {exc}")
@@ -258,12 +267,12 @@ async def cmd_authenticate(s: Session, cmd: Command) -> None:
     ip = s.conn.peer_ip
     limiter = s.ctx.auth_limiter
     if limiter.refused(ip):
-        raise SieveError("too many failed logins from your address, try later", "TRYLATER", bye=True)
+        raise _locked_out()
     delay = limiter.delay(ip)
     if delay:
         await asyncio.sleep(delay)
     initial = _decode(str(cmd.args[1])) if len(cmd.args) == 2 else None
-    step = await mech.step(initial)
+    step = await limiter.checked(ip, functools.partial(mech.step, initial), _locked_out)
     while isinstance(step, sasl.Challenge):
         # RFC 5804 §2.1: the challenge is a string of base64; the client answers with a string.
         s.send(quote(sasl.encode_challenge(step.data).decode("ascii")) + b"\r\n")
@@ -280,14 +289,16 @@ async def cmd_authenticate(s: Session, cmd: Command) -> None:
             raise SieveError("authentication failed: malformed response")
         if answer.args[0] == "*":
             raise SieveError("authentication cancelled")
-        step = await mech.step(_decode(answer.args[0]))
+        step = await limiter.checked(ip, functools.partial(mech.step, _decode(answer.args[0])), _locked_out)
     if isinstance(step, sasl.Failure):
         if not step.malformed:
             limiter.failure(ip)
         s.auth_attempts += 1
+        metrics.login("managesieve", False)
         log.info("managesieve: %s: authentication failed", ip)
         raise SieveError("authentication failed", bye=s.auth_attempts >= s.cfg.max_auth_attempts)
     limiter.success(ip)
+    metrics.login("managesieve", True)
     s.user = step.credentials
     s.state = State.AUTHENTICATED
     log.info("managesieve: %s: %s logged in", ip, step.credentials.address)
@@ -415,3 +426,7 @@ TABLES: dict[State, dict[str, Handler]] = {
         "UNAUTHENTICATE": cmd_unauthenticate,
     },
 }
+
+
+def _locked_out() -> SieveError:
+    return SieveError("too many failed logins from your address, try later", "TRYLATER", bye=True)

@@ -164,7 +164,9 @@ def _merge(raw: Params, defects: list[str]) -> tuple[Params, Params]:
         else:
             value = plain[key]
             value = decode_header_value(value) if "=?" in value else surrogates_to_text(value)
-        decoded.append((key, value))
+        # Names are ASCII tokens (RFC 2045 §5.1); 8-bit junk in one must not leave lone
+        # surrogates in the decoded (JMAP, JSON) form.
+        decoded.append((surrogates_to_text(key), value))
     return decoded, imap
 
 

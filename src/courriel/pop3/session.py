@@ -9,9 +9,12 @@ else is logged and ends the connection with ``-ERR [SYS/TEMP]``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
+from courriel import metrics
 from courriel.auth import sasl
 from courriel.config import Pop3Section
 from courriel.net import Connection
@@ -101,6 +104,10 @@ class Session:
         if self._waiting:
             self.send(err("autologout: idle for too long"))
         self.conn.writer.close()
+        if self.conn.writer.transport.get_write_buffer_size():
+            # The client stopped reading: a closing transport would wait for it for ever
+            # (and so would a drain() in progress); drop the connection.
+            self.conn.writer.transport.abort()
 
     async def read_line(self, limit: int) -> bytes:
         """One line of at most ``limit`` octets (CRLF included). Raises _Closed at EOF."""
@@ -145,6 +152,11 @@ class Session:
         except _Closed:
             pass
         finally:
+            if self.address:
+                log.info(
+                    "pop3: %s: %s logged out after %.0f s", self.conn.peer_ip, self.address,
+                    time.monotonic() - self.conn.opened,
+                )  # fmt: skip
             if self._idle is not None:
                 self._idle.cancel()
             if self.maildrop is not None:
@@ -160,7 +172,11 @@ class Session:
             handler = TABLES[self.state].get(cmd.name)
             if handler is None:
                 raise ParseError(f"{cmd.name} is not valid in the {self.state.value} state")
-            await handler(self, cmd)
+            started = time.perf_counter()
+            try:
+                await handler(self, cmd)
+            finally:
+                metrics.command("pop3", cmd.name, time.perf_counter() - started)
             self._bad_commands = 0
         except ParseError as exc:
             self._bad(str(exc))
@@ -259,7 +275,7 @@ class Session:
         initial: bytes | None = None
         if len(cmd.args) == 2:
             initial = self._sasl_response(cmd.args[1].encode("ascii", "replace"))
-        await self._login(name, lambda: self._sasl_exchange(mech, initial))
+        await self._login(name, lambda: self._sasl_exchange(mech, initial), in_turn=False)
 
     def _sasl_response(self, line: bytes) -> bytes:
         try:
@@ -273,7 +289,7 @@ class Session:
     async def _sasl_exchange(self, mech: sasl.Mechanism, response: bytes | None) -> Credentials | None:
         """RFC 5034 §4: ``+ base64`` challenges, base64 (or ``*``) responses."""
         while True:
-            step = await mech.step(response)
+            step = await self.ctx.auth_limiter.checked(self.conn.peer_ip, functools.partial(mech.step, response), _locked_out)
             if isinstance(step, sasl.Challenge):
                 response = await self._challenge(step.data)
                 continue
@@ -292,24 +308,31 @@ class Session:
         await self.conn.writer.drain()
         return self._sasl_response(await self.read_line(sasl.MAX_RESPONSE + 2))
 
-    async def _login(self, name: str, check: Callable[[], Awaitable[Credentials | None]]) -> None:
-        """Run a credential check under the per-address limits, then open the maildrop."""
+    async def _login(
+        self, name: str, check: Callable[[], Awaitable[Credentials | None]], in_turn: bool = True
+    ) -> None:
+        """Run a credential check under the per-address limits, then open the maildrop.
+
+        ``in_turn``: run ``check`` in the address's turn (auth.limits); a SASL exchange, which
+        waits for the client, takes the turn for each step itself instead."""
         ip = self.conn.peer_ip
         limiter = self.ctx.auth_limiter
         if limiter.refused(ip):
-            raise Pop3Error("too many failed logins from your address, try later", Code.SYS_TEMP, close=True)
+            raise _locked_out()
         delay = limiter.delay(ip)
         if delay:
             await asyncio.sleep(delay)
-        cred = await check()
+        cred = await (limiter.checked(ip, check, _locked_out) if in_turn else check())
         if cred is None:
             limiter.failure(ip)
+            metrics.login("pop3", False)
             self._auth_attempts += 1
             log.info("pop3: %s: authentication failed for %r", ip, name[:100])
             raise Pop3Error(
                 "authentication failed", Code.AUTH, close=self._auth_attempts >= self.cfg.max_auth_attempts
             )
         limiter.success(ip)
+        metrics.login("pop3", True)
         self.maildrop = await Maildrop.open(self.ctx.store, cred.user_id)
         self.address = cred.address
         self.state = State.TRANSACTION
@@ -407,3 +430,7 @@ TABLES: dict[State, dict[str, Handler]] = {
     },
     State.UPDATE: {},
 }
+
+
+def _locked_out() -> Pop3Error:
+    return Pop3Error("too many failed logins from your address, try later", Code.SYS_TEMP, close=True)

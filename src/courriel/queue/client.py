@@ -103,6 +103,9 @@ class SmtpClient:
             )
         except (OSError, TimeoutError) as exc:
             raise SmtpClientError(421, f"cannot connect to {peer}: {exc or 'timeout'}") from None
+        from courriel.trace.recorder import trace_outbound
+
+        reader, writer = trace_outbound(reader, writer, ip, port, tls is not None)  # session tracing, when on
         client = cls(reader, writer, timeout, peer)
         client.tls = tls is not None
         greeting = await client.read_reply()

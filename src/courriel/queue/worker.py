@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from courriel import metrics
 from courriel.config import OutboundSection
 from courriel.delivery.local import Resolver, domain_of
 from courriel.mailauth.dkim import DkimSigner
@@ -31,7 +32,10 @@ from courriel.mailauth.srs import Srs
 from courriel.queue import dsn
 from courriel.queue.client import Envelope, Outcome, Reply, SmtpClient, SmtpClientError
 from courriel.queue.dns import Dns
+from courriel.queue.mtasts import MtaSts, Policy
 from courriel.queue.routing import Hop, Route, RouteError, route
+from courriel.queue.tlsrpt import Outcome as TlsOutcome
+from courriel.queue.tlsrpt import TlsRecorder, TlsReporter, classify_tls_error
 from courriel.server import Context
 from courriel.store.api import (
     AppendTarget,
@@ -75,14 +79,26 @@ class Outbound:
         self.tasks: set[asyncio.Task[None]] = set()
         self.runner: asyncio.Task[None] | None = None
         self.tls_contexts: dict[bool, ssl.SSLContext] = {}
+        # MTA-STS (RFC 8461) and TLS reports (RFC 8460): see the _sts_* methods.
+        self.mta_sts = (
+            MtaSts(self.dns, ctx.cfg.path("mta-sts"), self.cfg.mta_sts_ca_bundle, self.cfg.mta_sts_port)
+            if self.cfg.mta_sts else None
+        )  # fmt: skip
+        self.tls_recorder = TlsRecorder(ctx.cfg.path("tlsrpt"), self.cfg.tlsrpt_period)
+        self.reporter: asyncio.Task[None] | None = None
+        self._sts_ssl: ssl.SSLContext | None = None
 
     # --- service -------------------------------------------------------------------------
     async def start(self) -> list[tuple[str, int]]:
         self.runner = asyncio.create_task(self._loop(), name="outbound")
+        if self.mta_sts is not None and self.cfg.tlsrpt:
+            reporter = TlsReporter(self.tls_recorder, self.dns, self._enqueue_report, self.hostname,
+                                   f"postmaster@{self.ctx.cfg.server.domain}", self.cfg.mta_sts_ca_bundle)  # fmt: skip
+            self.reporter = asyncio.create_task(reporter.run(), name="tlsrpt")
         return []
 
     async def stop(self) -> None:
-        tasks = [t for t in (self.runner, *self.tasks) if t is not None]
+        tasks = [t for t in (self.runner, self.reporter, *self.tasks) if t is not None]
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -138,6 +154,9 @@ class Outbound:
     async def _deliver_domain(self, domain: str, jobs: list[Job]) -> None:
         try:
             dest = await route(domain, self.cfg, self.dns)
+            policy = await self._sts_policy(domain, dest)
+            if policy is not None:
+                dest = self._sts_route(dest, policy)
         except RouteError as exc:
             for job in jobs:
                 await self._record(job, {r.address: Reply(550 if exc.permanent else 451, str(exc)) for r in job.rcpts},
@@ -148,7 +167,7 @@ class Outbound:
             for i, job in enumerate(jobs):
                 if client is None:
                     try:
-                        client = await self._connect(dest)
+                        client = await self._connect(dest, policy)
                     except SmtpClientError as exc:
                         # Nobody answers: every job left waits for the next round.
                         for left in jobs[i:]:
@@ -174,12 +193,12 @@ class Outbound:
             if client is not None:
                 await client.quit()
 
-    async def _connect(self, dest: Route) -> SmtpClient:
+    async def _connect(self, dest: Route, policy: Policy | None = None) -> SmtpClient:
         errors: list[str] = []
         for hop in dest.hops:
             for ip in hop.addresses:
                 try:
-                    return await self._open(hop, ip, dest.relay)
+                    return await self._open(hop, ip, dest.relay, policy)
                 except SmtpClientError as exc:
                     errors.append(f"{hop.host}[{ip}]: {exc.text}")
                     if exc.permanent and dest.relay:
@@ -197,7 +216,7 @@ class Outbound:
             self.tls_contexts[verify] = ctx
         return ctx
 
-    async def _open(self, hop: Hop, ip: str, relay: bool) -> SmtpClient:
+    async def _open(self, hop: Hop, ip: str, relay: bool, policy: Policy | None = None) -> SmtpClient:
         cfg = self.cfg
         peer = f"{hop.host}[{ip}]"
         implicit = relay and cfg.smarthost_tls == "tls"
@@ -206,6 +225,8 @@ class Outbound:
         )
         try:
             await client.ehlo(self.hostname)
+            if policy is not None and not relay:
+                return await self._sts_open(client, hop, ip, policy)
             need_tls = relay and cfg.smarthost_tls == "starttls"
             if not client.tls and "STARTTLS" in client.extensions and ((relay and cfg.smarthost_tls != "none") or not relay):
                 try:
@@ -227,6 +248,68 @@ class Outbound:
         except SmtpClientError:
             await client.close()
             raise
+
+    # --- MTA-STS (RFC 8461 §4-5) and TLS-RPT (RFC 8460) -------------------------------------
+    async def _sts_policy(self, domain: str, dest: Route) -> Policy | None:
+        """The policy to apply to an MX delivery (never to a configured relay)."""
+        if self.mta_sts is None or dest.relay or domain.startswith("["):
+            return None
+        policy = await self.mta_sts.policy(domain)
+        return policy if policy is not None and policy.mode != "none" else None
+
+    def _sts_route(self, dest: Route, policy: Policy) -> Route:
+        """§4.1: MX hosts the policy does not name are failures; enforce mode skips them."""
+        allowed = tuple(h for h in dest.hops if policy.matches(h.host))
+        for hop in dest.hops:
+            if hop not in allowed:
+                self.tls_recorder.record(TlsOutcome(policy, False, "validation-failure", hop.host, hop.addresses[0]))
+        if policy.mode != "enforce" or allowed == dest.hops:
+            return dest
+        if not allowed:
+            hosts = ", ".join(h.host for h in dest.hops)
+            raise RouteError(False, "4.7.5", f"MTA-STS policy of {policy.domain} (enforce) allows none of its "
+                                             f"MX hosts ({hosts}); the policy names mx {', '.join(policy.mx)}")  # fmt: skip
+        return Route(allowed, dest.relay, dest.key)
+
+    def _sts_context(self) -> ssl.SSLContext:
+        if self._sts_ssl is None:
+            self._sts_ssl = ssl.create_default_context(cafile=self.cfg.mta_sts_ca_bundle or None)
+        return self._sts_ssl
+
+    async def _sts_open(self, client: SmtpClient, hop: Hop, ip: str, policy: Policy) -> SmtpClient:
+        """§5: STARTTLS with a certificate valid for the MX name. Enforce: a failure defers
+        the delivery (never a downgrade); testing: it is reported, delivery goes on."""
+        peer = f"{hop.host}[{ip}]"
+        enforce = policy.mode == "enforce"
+        if "STARTTLS" not in client.extensions:
+            self.tls_recorder.record(TlsOutcome(policy, False, "starttls-not-supported", hop.host, ip))
+            if enforce:
+                raise SmtpClientError(451, f"4.7.5 {peer} does not offer STARTTLS, required by the MTA-STS "
+                                           f"policy of {policy.domain}")  # fmt: skip
+            return client
+        try:
+            await client.starttls(self._sts_context(), hop.host)
+        except SmtpClientError as exc:
+            self.tls_recorder.record(TlsOutcome(policy, False, classify_tls_error(exc.text), hop.host, ip))
+            if enforce:
+                raise SmtpClientError(451, f"4.7.5 MTA-STS policy of {policy.domain}: {exc.text}") from None
+            await client.close()  # testing: on, with TLS unchecked (or plain text)
+            client = await SmtpClient.connect(ip, hop.port, self.cfg.timeout, peer)
+            try:
+                await client.ehlo(self.hostname)
+                if "STARTTLS" in client.extensions:
+                    await client.starttls(self._tls_context(False), hop.host)
+                    await client.ehlo(self.hostname)
+            except SmtpClientError:
+                await client.close()
+                raise
+            return client
+        self.tls_recorder.record(TlsOutcome(policy, True, "", hop.host, ip))
+        await client.ehlo(self.hostname)  # RFC 3207 §4.2
+        return client
+
+    async def _enqueue_report(self, data: bytes, mail_from: str, to: list[str]) -> None:
+        await self.store.enqueue(data, mail_from, [QueueRecipient(a, "NEVER") for a in to], source="tlsrpt")
 
     async def _prepare(self, msg: QueuedMessage) -> bytes:
         """The message bytes as sent: DKIM-signed when the sender's domain has a key."""
@@ -255,6 +338,7 @@ class Outbound:
             cls = reply.code // 100
             if cls == 2:
                 updates.append(RecipientUpdate(r.id, "delivered", None, None))
+                metrics.outbound("delivered", (now - msg.created).total_seconds())
                 log.info("outbound: queue %s to <%s> delivered via %s: %s", msg.id, r.address, peer, reply.line)
                 if _wants(r.notify, "SUCCESS") and not outcome.dsn_passed:
                     reports["relayed"].append(
@@ -265,6 +349,7 @@ class Outbound:
                 attempts = r.attempts + 1
                 nxt = min(now + timedelta(seconds=self._retry_delay(attempts)), expires)
                 updates.append(RecipientUpdate(r.id, "deferred", nxt, diagnostic))
+                metrics.outbound("deferred")
                 log.info("outbound: queue %s to <%s> deferred until %s: %s", msg.id, r.address, nxt, diagnostic)
                 age = (now - msg.created).total_seconds()
                 warn = self.cfg.delay_warning
@@ -278,6 +363,7 @@ class Outbound:
                 status = "4.4.7"
                 diagnostic = f"{diagnostic} (gave up after {self.cfg.lifetime} seconds)"
             updates.append(RecipientUpdate(r.id, "failed", None, diagnostic))
+            metrics.outbound("failed")
             log.info("outbound: queue %s to <%s> failed: %s", msg.id, r.address, diagnostic)
             if _wants(r.notify, "FAILURE"):
                 reports["failed"].append(

@@ -413,7 +413,7 @@ class Interpreter:
         if not isinstance(zone, str):
             return None
         m = re.fullmatch(r"([+-])(\d\d)(\d\d)", self.expand(zone))
-        if m is None:
+        if m is None or int(m.group(2)) > 23 or int(m.group(3)) > 59:  # "+4133" is no offset
             raise SieveRuntimeError(f"invalid zone {zone!r}")
         minutes = int(m.group(2)) * 60 + int(m.group(3))
         return timezone(timedelta(minutes=-minutes if m.group(1) == "-" else minutes))

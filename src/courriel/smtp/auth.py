@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from typing import Any
 
+from courriel import metrics
 from courriel.auth.sasl import (
     Challenge,
     Failure,
@@ -25,7 +27,7 @@ from courriel.auth.sasl import (
     encode_challenge,
     new_mechanism,
 )
-from courriel.smtp.protocol import err
+from courriel.smtp.protocol import SmtpError, err
 from courriel.smtp.session import Session, State
 
 log = logging.getLogger("courriel.smtp")
@@ -63,6 +65,10 @@ async def cmd_starttls(s: Session, arg: str) -> None:
     s.state, s.helo, s.esmtp = State.FRESH, "", False
 
 
+def _locked_out() -> SmtpError:
+    return err(454, "4.7.0", "Too many authentication failures from your address, try again later")
+
+
 async def cmd_auth(s: Session, arg: str) -> None:
     if s.auth_user is not None:
         raise err(503, "5.5.1", "Already authenticated")
@@ -70,7 +76,7 @@ async def cmd_auth(s: Session, arg: str) -> None:
         raise err(538, "5.7.11", "Encryption required for requested authentication mechanism")
     ip = s.conn.peer_ip
     if s.auth_limiter.refused(ip):
-        raise err(454, "4.7.0", "Too many authentication failures from your address, try again later")
+        raise _locked_out()
     name, _, initial = arg.strip().partition(" ")
     mech = new_mechanism(name, s.store)
     if mech is None:
@@ -82,7 +88,9 @@ async def cmd_auth(s: Session, arg: str) -> None:
     if initial.strip() == "*":
         raise err(501, "5.0.0", "Authentication cancelled")
     while True:
-        step = await mech.step(response)
+        # One check at a time per address (auth.limits): the verdict below is recorded before
+        # any await, so a concurrent attempt from the address sees it.
+        step = await s.auth_limiter.checked(ip, functools.partial(mech.step, response), _locked_out)
         if isinstance(step, Challenge):
             response = await _challenge(s, step.data)
             continue
@@ -92,6 +100,7 @@ async def cmd_auth(s: Session, arg: str) -> None:
             raise err(501, "5.5.2", f"Authentication failed: {step.reason}")
         delay = s.auth_limiter.delay(ip)
         s.auth_limiter.failure(ip)
+        metrics.login(s.policy.name, False)
         s.auth_failures += 1
         log.info("%s: %s: authentication failed (%s)", s.policy.name, ip, mech.name)
         if delay:
@@ -108,6 +117,7 @@ async def cmd_auth(s: Session, arg: str) -> None:
         if last:
             raise err(501, "5.5.2", "Unexpected data after authentication")
     s.auth_limiter.success(ip)
+    metrics.login(s.policy.name, True)
     s.auth_user = step.credentials.address
     log.info("%s: %s: authenticated as %s (%s)", s.policy.name, ip, s.auth_user, mech.name)
     s.reply(235, "2.7.0", "Authentication successful")

@@ -19,10 +19,12 @@ import itertools
 import logging
 import secrets
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from courriel import metrics
 from courriel.auth.limits import AuthLimiter
 from courriel.config import SmtpSection
 from courriel.delivery.local import LocalTarget, Resolver, TargetCache
@@ -114,6 +116,7 @@ class Session:
         self.out = Output(conn.writer)
         self.input = Input(conn.reader, self.out.flush)
         self.input.timeout = policy.limits.command_timeout
+        self.out.timeout = policy.limits.command_timeout
         self.state = State.FRESH
         self.helo = ""
         self.esmtp = False
@@ -147,6 +150,7 @@ class Session:
             self.state = State.READY
 
     def log_transaction(self, tx: Transaction, size: int, result: str) -> None:
+        metrics.delivery(self.policy.name, _outcome(result))
         tls = self.conn.tls_info()
         log.info(
             "%s id=%s ip=%s helo=%s from=<%s> to=%s rejected=%s size=%d tls=%s auth=%s result=%s",
@@ -178,7 +182,7 @@ class Session:
             try:
                 await self.out.flush()
                 await asyncio.wait_for(self.conn.writer.drain(), 5)
-            except (ConnectionError, ssl.SSLError, TimeoutError):
+            except (ConnectionError, ssl.SSLError, TimeoutError, TimedOut):
                 pass
 
     async def _loop(self) -> None:
@@ -229,7 +233,11 @@ class Session:
             if self.state is State.FRESH:
                 raise err(503, "5.5.1", "Send EHLO or HELO first")
             raise err(503, "5.5.1", f"Bad sequence of commands: {cmd.verb} not allowed now")
-        await handler(self, cmd.arg)
+        started = time.perf_counter()
+        try:
+            await handler(self, cmd.arg)
+        finally:
+            metrics.command(self.policy.name, cmd.verb, time.perf_counter() - started)
 
     async def _drop_chunk(self, arg: str) -> None:
         """A BDAT out of sequence still sends its chunk: read it past (RFC 3030 §2)."""
@@ -377,3 +385,13 @@ def _register() -> None:
 
 _register()
 Session.handlers, Session.allowed = HANDLERS, ALLOWED
+
+
+def _outcome(result: str) -> str:
+    """The metrics label of a transaction's logged result: accepted, deferred or rejected."""
+    if result.startswith("250"):
+        return "accepted"
+    code = next((w for w in result.split() if w.isdigit() and len(w) == 3), "")
+    if code.startswith("2"):
+        return "accepted"
+    return "deferred" if code.startswith("4") else "rejected"

@@ -36,6 +36,9 @@ class Output:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
         self.pending: list[bytes] = []
+        #: Seconds a client may leave our replies unread (pipelining without reading).
+        self.timeout: float = 300.0
+        self._stalled = False
 
     def reply(self, reply: Reply) -> None:
         self.pending.append(reply.encode())
@@ -52,7 +55,15 @@ class Output:
         # Wait only when the client does not keep up (flow control); a drain per reply
         # costs a coroutine round trip on the hot path.
         if self.writer.transport.get_write_buffer_size() > HIGH_WATER:
-            await self.writer.drain()
+            # A client that pipelines commands and never reads the replies: give up after
+            # ``timeout`` instead of holding the connection for ever.
+            if self._stalled:
+                raise TimedOut
+            try:
+                await asyncio.wait_for(self.writer.drain(), self.timeout)
+            except TimeoutError:
+                self._stalled = True
+                raise TimedOut from None
 
 
 class Input:
@@ -92,10 +103,14 @@ class Input:
             self._timer.cancel()
             self._timer = None
 
-    async def _fill(self) -> None:
+    async def _fill(self, deadline: float | None = None) -> None:
+        """Read more input; give up at ``deadline`` (loop time), by default ``timeout`` from now."""
         await self.before_wait()
         loop = asyncio.get_running_loop()
-        self._deadline = loop.time() + self.timeout
+        self._deadline = loop.time() + self.timeout if deadline is None else deadline
+        if self._timer is not None and self._timer.when() > self._deadline:
+            self._timer.cancel()
+            self._timer = None
         if self._timer is None:
             self._timer = loop.call_at(self._deadline, self._expire)
         self._waiting = asyncio.current_task()
@@ -124,7 +139,12 @@ class Input:
 
     async def line(self, limit: int) -> bytes | None:
         """The next line without its line ending (CRLF, or a lone LF), or None when it is
-        longer than ``limit`` octets (the line is consumed and dropped)."""
+        longer than ``limit`` octets (the line is consumed and dropped).
+
+        The whole line must arrive within ``timeout`` (RFC 5321 §4.5.3.2.7 times the wait for
+        the next command): a client dribbling a byte now and then (slowloris) does not
+        extend it."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
         scanned = 0
         while True:
             nl = self.buf.find(b"\n", scanned)
@@ -137,14 +157,14 @@ class Input:
                 # Too long: drop what we have and everything up to the next line feed.
                 self.buf.clear()
                 while True:
-                    await self._fill()
+                    await self._fill(deadline)
                     nl = self.buf.find(b"\n")
                     if nl >= 0:
                         del self.buf[: nl + 1]
                         return None
                     self.buf.clear()
             scanned = len(self.buf)
-            await self._fill()
+            await self._fill(deadline)
 
     async def data(self, max_size: int) -> tuple[bytes, int]:
         """DATA content up to CRLF.CRLF, still dot-stuffed, with its final CRLF.

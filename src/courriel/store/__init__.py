@@ -14,4 +14,9 @@ async def open_store(cfg: Config) -> Store:
         return await SQLiteStore.open(
             cfg.path(cfg.store.path), cfg.path(cfg.store.blobs), cfg.limits.max_mime_depth
         )
-    raise NotImplementedError(f"store backend {cfg.store.backend!r} is not available yet")
+    if cfg.store.backend == "postgres":
+        from courriel.store.postgres.store import PostgresStore
+
+        blob_dir = cfg.path(cfg.store.blob_dir) if cfg.store.blob_dir else None
+        return await PostgresStore.open(cfg.store.dsn, blob_dir, cfg.limits.max_mime_depth, cfg.store.pool_size)
+    raise NotImplementedError(f"store backend {cfg.store.backend!r} is not available")

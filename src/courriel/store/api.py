@@ -199,13 +199,17 @@ class MailboxSnapshot:
 
     ``uids`` ascending (``array('I')``), with ``flags`` (``array('B')``, :class:`Flag` bits)
     and ``modseqs`` (``array('Q')``) aligned to it; ``keywords`` only for messages that have
-    any. ``mailbox`` (HIGHESTMODSEQ, UIDNEXT...) is read in the same transaction."""
+    any. ``mailbox`` (HIGHESTMODSEQ, UIDNEXT...) is read in the same transaction.
+    ``sizes`` (``array('I')``) and ``content_ids`` (``array('Q')``), aligned too, are optional:
+    with them IMAP answers FETCH RFC822.SIZE / ENVELOPE / BODYSTRUCTURE without a query."""
 
     mailbox: Mailbox
     uids: array[int]
     flags: array[int]
     modseqs: array[int]
     keywords: dict[int, frozenset[str]]
+    sizes: array[int] | None = None
+    content_ids: array[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +332,21 @@ class ModSeqAtLeast(SearchKey):
 
 
 @dataclass(frozen=True, slots=True)
+class ContentIs(SearchKey):
+    """The copies of one stored message (``MessageInfo.content_id``; RFC 8474 EMAILID)."""
+
+    content_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class InThread(SearchKey):
+    """Messages of one thread, by the id :func:`courriel.store.content.thread_id` gives
+    (RFC 8474 THREADID); backends answer it through an index."""
+
+    thread_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SortKey:
     """RFC 5256 sort criteria: arrival, cc, date, from, size, subject, to, displayfrom, displayto."""
 
@@ -394,6 +413,68 @@ class RecipientUpdate:
     next_attempt: datetime | None = None  # None: unchanged
     last_error: str | None = None
     attempted: bool = True  # count the attempt
+
+
+# --- account-wide views and change tracking (JMAP, RFC 8620 §5.2) -------------------------
+# One user's messages across all mailboxes; an Email is a content id (shared by its copies).
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMessage:
+    """One message copy in one of a user's mailboxes, with the fields account-wide queries
+    sort and thread on (see :meth:`Store.account_messages`)."""
+
+    mailbox_id: int
+    uid: int
+    content_id: int
+    modseq: int
+    flags: Flag
+    keywords: frozenset[str]
+    size: int
+    internal_date: datetime
+    sent_date: datetime | None
+    base_subject: str  # RFC 5256 §2.1, casefolded
+    sort_from: str
+    sort_to: str
+    message_id: str | None
+    in_reply_to: str | None
+    references: str | None
+    #: :func:`courriel.store.content.thread_key` when the backend keeps it (else computed).
+    thread_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CopyChange:
+    """A message copy added, changed or removed in a user's mailboxes (see
+    :meth:`Store.message_changes`)."""
+
+    content_id: int
+    mailbox_id: int
+    uid: int
+    created_modseq: int  # the MODSEQ at which the copy appeared (0: before tracking began)
+    modseq: int  # its last change, or its removal when ``removed``
+    removed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxChange:
+    """A mailbox changed or removed after some MODSEQ (see :meth:`Store.mailbox_changes`)."""
+
+    mailbox_id: int
+    created_modseq: int  # 0: created before tracking began
+    modseq: int  # HIGHESTMODSEQ, or the removal's MODSEQ when ``removed``
+    removed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """A bearer token for the HTTP APIs; the secret itself is never stored, only its hash."""
+
+    id: int
+    user_id: int
+    address: str
+    label: str
+    created: datetime
 
 
 @dataclass(slots=True)
@@ -611,6 +692,24 @@ class Store(abc.ABC):
     async def sort(self, mailbox_id: int, keys: Sequence[SortKey], key: SearchKey) -> list[int]:
         """UIDs matching ``key`` in RFC 5256 order (ties broken by UID)."""
 
+    async def thread_rows(self, mailbox_id: int, since_uid: int = 1) -> list[tuple[int, str, int]]:
+        """(UID, RFC 8474 THREADID, sort date in Unix seconds) of every message of a mailbox
+        from UID ``since_uid`` on (1: all; UIDNEXT seen earlier: the arrivals since), in no
+        particular order: what a conversation list groups and orders (the webmail).
+        The sort date is RFC 5256 §2.2 DATE (the Date field, else the internal date); the
+        thread id is :func:`courriel.store.content.thread_id`. This generic version reads
+        every record; backends that keep the thread id indexed answer it in one query."""
+        from courriel.store.content import thread_id, thread_key
+
+        out: list[tuple[int, str, int]] = []
+        uids = [uid for uid in (await self.snapshot(mailbox_id)).uids if uid >= since_uid]
+        for i in range(0, len(uids), 1000):
+            for rec in await self.get_records(mailbox_id, uids[i : i + 1000]):
+                key = thread_key(rec.references, rec.in_reply_to, rec.message_id)
+                when = rec.sent_date or rec.info.internal_date
+                out.append((rec.info.uid, thread_id(key, rec.info.content_id), int(when.timestamp())))
+        return out
+
     @abc.abstractmethod
     async def claim_recent(self, mailbox_id: int, upto_uid: int | None = None) -> int:
         """Claim the \\Recent messages of a mailbox for one session (RFC 3501 §2.3.2).
@@ -711,3 +810,58 @@ class Store(abc.ABC):
     async def vacation_due(self, user_id: int, handle: str, sender: str, period: int) -> bool:
         """Whether a vacation reply to ``sender`` under ``handle`` may go now (none within
         ``period`` seconds); when it may, the reply is recorded in the same operation."""
+
+    # --- account-wide views and change tracking (JMAP) ------------------------------------
+    @abc.abstractmethod
+    async def account_messages(self, user_id: int) -> list[AccountMessage]:
+        """Every message copy in the user's mailboxes, by mailbox then UID."""
+
+    async def account_messages_of(self, user_id: int, content_ids: Sequence[int]) -> list[AccountMessage]:
+        """The copies of the given contents in the user's mailboxes, as :meth:`account_messages`
+        gives them (to patch an account view after :meth:`message_changes`). Backends should
+        override this generic version, which reads the whole account."""
+        wanted = set(content_ids)
+        return [m for m in await self.account_messages(user_id) if m.content_id in wanted]
+
+    async def account_received(self, user_id: int, mailbox_id: int | None) -> list[tuple[int, float]]:
+        """(content id, receivedAt as epoch seconds) of each content with a copy in the mailbox
+        (in any of the user's mailboxes when None), by receivedAt then content id; receivedAt is
+        the earliest internal date of its copies in the user's mailboxes (JMAP's first
+        Email/query before the account view is read). Backends should override this generic
+        version, which reads the whole account."""
+        received: dict[int, float] = {}
+        members: set[int] = set()
+        for m in await self.account_messages(user_id):
+            when = m.internal_date.timestamp()
+            if m.content_id not in received or when < received[m.content_id]:
+                received[m.content_id] = when
+            if mailbox_id is None or m.mailbox_id == mailbox_id:
+                members.add(m.content_id)
+        return sorted(((c, received[c]) for c in members), key=lambda r: (r[1], r[0]))
+
+    @abc.abstractmethod
+    async def message_changes(self, user_id: int, since: int) -> tuple[list[CopyChange], bool]:
+        """Copies in the user's mailboxes added, changed or removed after MODSEQ ``since``,
+        together with every current copy of the contents concerned (changed or not).
+
+        The flag is False when removals after ``since`` can no longer be told (a mailbox was
+        deleted or re-created since, taking its tombstones with it)."""
+
+    @abc.abstractmethod
+    async def mailbox_changes(self, user_id: int, since: int) -> list[MailboxChange]:
+        """The user's mailboxes whose HIGHESTMODSEQ exceeds ``since``, and those removed after it."""
+
+    # --- bearer tokens (HTTP APIs) ----------------------------------------------------------
+    @abc.abstractmethod
+    async def add_token(self, user_id: int, token_hash: bytes, label: str = "") -> AccessToken: ...
+
+    @abc.abstractmethod
+    async def list_tokens(self, user_id: int | None = None) -> list[AccessToken]: ...
+
+    @abc.abstractmethod
+    async def delete_token(self, token_id: int) -> None:
+        """NotFound when absent."""
+
+    @abc.abstractmethod
+    async def token_user(self, token_hash: bytes) -> User | None:
+        """The (enabled) user a token hash belongs to, or None."""

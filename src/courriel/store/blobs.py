@@ -5,6 +5,12 @@ concurrent deliveries fsync in parallel); the fsync of its directory is left to 
 committing writer, which does it once per directory per batch before the database commit
 (group commit). A blob becomes visible only through the database row that names it, so a
 crash between the two leaves an unreferenced file, never a half-written message.
+
+With ``pool`` > 0, new blobs are written into files created empty beforehand, a batch at a
+time, whose directory entries were made durable by one directory fsync for the whole batch:
+a lone delivery then costs the fsync of its file only, not that of the directory too. A
+crash leaves the unused ones as empty unreferenced files (like any file written before a
+commit that did not happen).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import ctypes.util
 import os
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -48,12 +55,17 @@ def fsync_dir(path: Path) -> None:
 
 
 class BlobStore:
-    def __init__(self, root: Path, use_syncfs: bool = True) -> None:
+    def __init__(self, root: Path, use_syncfs: bool = True, pool: int = 0) -> None:
         self.root = root
         self._syncfs = _syncfs
         self.use_syncfs = use_syncfs and _syncfs is not None
         root.mkdir(parents=True, exist_ok=True)
         self._known_dirs: set[str] = set()
+        self.pool_size = pool
+        self._lock = threading.Lock()
+        self._pool: list[str] = []  # empty files whose directory entries are durable
+        self._pooled: set[str] = set()  # the same, for iter_ids
+        self._entry_durable: set[str] = set()  # taken from the pool, their directory fsync not needed
 
     def path(self, blob: str) -> Path:
         if "/" not in blob or ".." in blob or blob.startswith("/"):
@@ -70,13 +82,47 @@ class BlobStore:
             self._known_dirs.add(name)
         return name
 
+    def _refill(self) -> None:
+        """Create a batch of empty files and make their directory entries durable at once."""
+        made = []
+        try:
+            for _ in range(self.pool_size):
+                blob = f"{self._dir_for_now()}/{secrets.token_hex(12)}"
+                os.close(os.open(self.root / blob, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640))
+                made.append(blob)
+            for d in {b.partition("/")[0] for b in made}:
+                fsync_dir(self.root / d)
+        except BaseException:
+            for blob in made:
+                self.delete(blob)
+            raise
+        with self._lock:
+            self._pool.extend(made)
+            self._pooled.update(made)
+
+    def _take(self) -> str | None:
+        with self._lock:
+            if not self._pool:
+                return None
+            blob = self._pool.pop()
+            self._pooled.discard(blob)
+            self._entry_durable.add(blob)
+            return blob
+
     def put(self, data: bytes, sync: bool = True) -> str:
         """Write a new blob (fsynced unless ``sync`` is false); returns its id.
 
         The directory is not fsynced here: see :meth:`sync`.
         """
-        blob = f"{self._dir_for_now()}/{secrets.token_hex(12)}"
-        fd = os.open(self.root / blob, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        blob = self._take() if self.pool_size else None
+        if blob is None and self.pool_size:
+            self._refill()
+            blob = self._take()
+        if blob is not None:  # an empty file of the pool, never written before
+            fd = os.open(self.root / blob, os.O_WRONLY | os.O_CLOEXEC)
+        else:
+            blob = f"{self._dir_for_now()}/{secrets.token_hex(12)}"
+            fd = os.open(self.root / blob, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
         try:
             view = memoryview(data)
             while view:
@@ -98,6 +144,9 @@ class BlobStore:
         commit on ext4 and XFS, where concurrent writers each calling fsync cost one each.
         """
         blobs = list(blobs)
+        with self._lock:
+            pending = [b for b in blobs if b not in self._entry_durable]
+            self._entry_durable.difference_update(blobs)
         if len(blobs) > 1 and self.use_syncfs and self._syncfs is not None:
             # One syncfs(2) writes back every new file and directory entry with one journal
             # commit and one device flush, where an fsync each costs a flush each.
@@ -116,7 +165,7 @@ class BlobStore:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-        for d in {b.partition("/")[0] for b in blobs}:
+        for d in {b.partition("/")[0] for b in pending}:
             fsync_dir(self.root / d)
 
     def get(self, blob: str) -> bytes:
@@ -124,13 +173,27 @@ class BlobStore:
             return fh.read()
 
     def delete(self, blob: str) -> None:
+        if self.pool_size:
+            with self._lock:
+                self._entry_durable.discard(blob)
         try:
             os.unlink(self.path(blob))
         except FileNotFoundError:
             pass
 
+    def release_pool(self) -> None:
+        """Remove the unused files of the pool (at close)."""
+        with self._lock:
+            unused, self._pool = self._pool, []
+            self._pooled.clear()
+        for blob in unused:
+            self.delete(blob)
+
     def iter_ids(self) -> Iterator[str]:
+        """Every stored file (the unused files of this process's pool excepted)."""
         for d in sorted(self.root.iterdir()):
             if d.is_dir():
                 for f in d.iterdir():
-                    yield f"{d.name}/{f.name}"
+                    blob = f"{d.name}/{f.name}"
+                    if blob not in self._pooled:
+                        yield blob

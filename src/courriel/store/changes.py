@@ -31,6 +31,7 @@ class MessageAdded(Change):
     flags: int
     keywords: frozenset[str]
     size: int
+    content_id: int = 0  # 0: not told (MessageInfo.content_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,23 @@ class MailboxRenamed(Change):
 class MailboxDeleted(Change):
     mailbox_id: int
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionChanged(Change):
+    """A mailbox name was subscribed or unsubscribed (``modseq`` 0: not versioned)."""
+
+    name: str
+    subscribed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataChanged(Change):
+    """RFC 5464 entries of a mailbox (``mailbox_id``) or of the server (``mailbox_id`` None)
+    were set or removed (``modseq`` 0: annotations are not versioned)."""
+
+    mailbox_id: int | None
+    names: tuple[str, ...]
 
 
 Callback = Callable[[Sequence[Change]], None]

@@ -6,6 +6,7 @@ parsing the message again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -110,3 +111,23 @@ def searchable_text(data: bytes, whole: bool) -> str:
     if not whole:
         return p.text
     return _head_text(p.headers) + "\n" + p.text
+
+
+def thread_key(references: str | None, in_reply_to: str | None, message_id: str | None) -> str | None:
+    """The thread a message belongs to, from its thread's root Message-ID (the first entry of
+    References, else In-Reply-To, else its own Message-ID), hashed to a short object id
+    (RFC 8474 §5.2: every message of a thread that references its root gets the same id).
+    None when the message has none of these fields: it is a thread of its own, see
+    :func:`thread_id`. Stored at delivery (``contents.thread_id``, schema 7) so that SEARCH
+    THREADID is an index lookup."""
+    for field in (references, in_reply_to, message_id):
+        if field:
+            parts = field.split()
+            if parts:
+                return "T" + hashlib.sha256(parts[0].encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    return None
+
+
+def thread_id(key: str | None, content_id: int) -> str:
+    """The THREADID of a message: its :func:`thread_key`, or ``TC<content id>`` when it has none."""
+    return key if key is not None else f"TC{content_id}"

@@ -24,6 +24,17 @@ def normalize_mailbox(name: str) -> str:
     return name
 
 
+def new_mailbox_name(name: str) -> str:
+    """:func:`normalize_mailbox` for a name being created (CREATE, RENAME's new name): also
+    no "." or ".." hierarchy level. Clients and exports map names to directories (Maildir,
+    mbsync: CVE-2021-20247); such a level would climb out of them. Existing names stay
+    reachable (lookups use normalize_mailbox)."""
+    name = normalize_mailbox(name)
+    if any(level in (".", "..") for level in name.split(DELIMITER)):
+        raise InvalidName('"." and ".." are not allowed as mailbox name levels')
+    return name
+
+
 def parents(name: str) -> list[str]:
     """'a/b/c' -> ['a', 'a/b']."""
     parts = name.split(DELIMITER)

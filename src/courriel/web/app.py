@@ -10,6 +10,7 @@ A part is a module function ``part(ctx) -> WebPart`` registered in :data:`PARTS`
 - ``courriel.autoconfig``: ``/.well-known/autoconfig/...``, ``/mail/config-v1.1.xml``,
   ``/autodiscover/...``, ``/.well-known/mta-sts.txt``
 - ``courriel.acme``: ``/.well-known/acme-challenge/...``
+- ``courriel.trace``: ``/journey/...`` (a message's journey and its transcripts)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ PARTS: tuple[str, ...] = (
     "courriel.acme.http:part",
     "courriel.jmap.http:part",
     "courriel.webmail.app:part",
+    "courriel.trace.web:part",
 )
 
 

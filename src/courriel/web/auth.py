@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import ipaddress
 from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
+from courriel import metrics
 from courriel.auth.sasl import check_password
 from courriel.store.api import Credentials
 
@@ -50,6 +52,10 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
+class _Locked(Exception):
+    pass
+
+
 async def login(ctx: Context, conn: HTTPConnection, username: str, password: str) -> Credentials | None:
     """Check a password with the same rate limits as the other protocols; None on failure."""
     ip = client_ip(conn)
@@ -59,11 +65,16 @@ async def login(ctx: Context, conn: HTTPConnection, username: str, password: str
     delay = limiter.delay(ip)
     if delay:
         await asyncio.sleep(delay)
-    cred = await check_password(ctx.store, username, password)
+    try:
+        cred = await limiter.checked(ip, functools.partial(check_password, ctx.store, username, password), _Locked)
+    except _Locked:
+        return None
     if cred is None:
         limiter.failure(ip)
+        metrics.login("http", False)
         return None
     limiter.success(ip)
+    metrics.login("http", True)
     return cred
 
 

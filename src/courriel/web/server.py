@@ -15,12 +15,18 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from courriel.privileges import take
+from courriel.proxy import parse_networks
 from courriel.web.app import build_app
 
 if TYPE_CHECKING:
     from courriel.server import Context
 
 log = logging.getLogger("courriel.http")
+
+
+#: Seconds a stopping server lets running responses finish before cancelling them.
+GRACE = 2
 
 
 class _Server(uvicorn.Server):
@@ -61,7 +67,8 @@ class HttpService:
     async def start(self) -> list[tuple[str, int]]:
         section = self.ctx.cfg.http
         for host, port in section.addresses():
-            self._sockets.append(bind(host, port))
+            # Sockets bound before the privileges were dropped (courriel.privileges).
+            self._sockets.extend(take(host, port) or [bind(host, port)])
         tls: dict[str, str] = {}
         if section.tls:
             cfg = self.ctx.cfg
@@ -72,8 +79,14 @@ class HttpService:
             access_log=False,
             lifespan="on",
             server_header=False,
-            proxy_headers=False,
+            # Behind an HTTP proxy, the client address comes from X-Forwarded-For, believed
+            # only from server.trusted_proxies (the PROXY protocol is for the TCP listeners).
+            proxy_headers=bool(self.ctx.cfg.server.trusted_proxies),
+            forwarded_allow_ips=[str(n) for n in parse_networks(self.ctx.cfg.server.trusted_proxies)],
             timeout_keep_alive=30,
+            # Responses still running at stop (EventSource streams of the webmail and JMAP push
+            # never end by themselves) are cancelled after this many seconds.
+            timeout_graceful_shutdown=GRACE,
             limit_concurrency=self.ctx.cfg.limits.max_connections,
             ws="none",
             **tls,  # type: ignore[arg-type]
@@ -85,6 +98,8 @@ class HttpService:
                 self._task.result()  # raises what stopped it
                 raise RuntimeError("http: server stopped during start")
             await asyncio.sleep(0.01)
+        if self._server.config.ssl is not None:
+            self.ctx.reloadable.append(self._server.config.ssl)  # certificate reload
         return [sock.getsockname()[:2] for sock in self._sockets]
 
     async def stop(self) -> None:

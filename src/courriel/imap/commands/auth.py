@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 
-from courriel import __version__
+from courriel import __version__, metrics
 from courriel.auth.sasl import (
     Challenge,
     Failure,
@@ -63,7 +64,11 @@ def _check_limits(s: Session) -> None:
     if not s.plaintext_ok:
         raise No("authentication requires TLS (use STARTTLS)", "PRIVACYREQUIRED")
     if s.settings.ctx.auth_limiter.refused(s.conn.peer_ip):
-        raise No("too many failed authentications; try again later", "UNAVAILABLE")
+        raise _locked_out()
+
+
+def _locked_out() -> No:
+    return No("too many failed authentications; try again later", "UNAVAILABLE")
 
 
 async def _logged_in(s: Session, cred: Credentials) -> str:
@@ -76,6 +81,7 @@ async def _logged_in(s: Session, cred: Credentials) -> str:
     s.address = cred.address
     s.state = State.AUTHENTICATED
     s.attach(cred.user_id)
+    metrics.login("imap", True)
     log.info("imap: %s logged in from %s", cred.address, ip)
     return f"[CAPABILITY {s.capabilities()}] logged in"
 
@@ -83,6 +89,7 @@ async def _logged_in(s: Session, cred: Credentials) -> str:
 async def _failed(s: Session) -> None:
     ip = s.conn.peer_ip
     s.settings.ctx.auth_limiter.failure(ip)
+    metrics.login("imap", False)
     log.info("imap: authentication failed from %s", ip)
     raise No("invalid credentials", "AUTHENTICATIONFAILED")
 
@@ -93,8 +100,10 @@ async def login(s: Session, cmd: Command) -> str:
     delay = s.settings.ctx.auth_limiter.delay(s.conn.peer_ip)
     if delay:
         await asyncio.sleep(delay)
-    # check_password keeps the process-wide cache of verified logins (auth.passwords).
-    cred = await check_password(s.store, cmd.args.username, cmd.args.password)
+    # check_password keeps the process-wide cache of verified logins (auth.passwords); one
+    # check at a time per address, its verdict recorded before any await (auth.limits).
+    check = functools.partial(check_password, s.store, cmd.args.username, cmd.args.password)
+    cred = await s.settings.ctx.auth_limiter.checked(s.conn.peer_ip, check, _locked_out)
     if cred is None:
         await _failed(s)
         raise AssertionError("unreachable")
@@ -114,7 +123,9 @@ async def authenticate(s: Session, cmd: Command) -> str:
         raise Bad(str(exc)) from None
     steps = 0
     while True:
-        step = await mech.step(response)
+        step = await s.settings.ctx.auth_limiter.checked(
+            s.conn.peer_ip, functools.partial(mech.step, response), _locked_out
+        )
         steps += 1
         if isinstance(step, Success):
             if step.final is not None:

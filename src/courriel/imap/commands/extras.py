@@ -145,7 +145,11 @@ async def notify(s: Session, cmd: Command) -> str:
         return "NOTIFY completed"
     bad = unsupported(args.groups)
     if bad:
-        raise No(f"event {bad} is not supported", "BADEVENT (MessageNew MessageExpunge FlagChange MailboxName)")
+        raise No(
+            f"event {bad} is not supported",
+            "BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange"
+            " MailboxMetadataChange ServerMetadataChange)",
+        )
     state = await NotifyState.create(s, args.groups)
     s.notify = state
     if args.status:

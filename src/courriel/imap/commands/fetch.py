@@ -8,6 +8,7 @@ buffer and written in large chunks.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 
 from courriel.imap.commands.common import resolve, selected
@@ -15,7 +16,15 @@ from courriel.imap.errors import Bad, No
 from courriel.imap.protocol import encoder
 from courriel.imap.protocol.sections import UnknownEncoding, binary_section, body_section
 from courriel.imap.protocol.types import Command, Fetch, FetchAtt, Section, SeqSet
-from courriel.imap.rendered import rendered_bodystructure, rendered_envelope, thread_id
+from courriel.imap.rendered import (
+    cached_bodystructure,
+    cached_bodystructures,
+    cached_envelope,
+    cached_envelopes,
+    rendered_bodystructure,
+    rendered_envelope,
+    thread_id,
+)
 from courriel.imap.selected import Selected
 from courriel.imap.session import Session
 from courriel.mime.structure import BodyPart, body_from_json
@@ -24,8 +33,13 @@ from courriel.store.api import Flag, FlagMode, MessageInfo, MessageRecord
 _INFO_ONLY = frozenset({"FLAGS", "UID", "RFC822.SIZE", "INTERNALDATE", "MODSEQ"})
 #: What the shared mailbox index answers without a query.
 _INDEX_ONLY = frozenset({"FLAGS", "UID", "MODSEQ"})
+#: What message rows plus the process-wide rendered ENVELOPE / BODYSTRUCTURE answer.
+_INFO_RENDERED = _INFO_ONLY | {"ENVELOPE", "BODYSTRUCTURE", "EMAILID"}
+#: What the index (with sizes and content ids) plus the rendered bytes answer: no query.
+_INDEX_RENDERED = _INFO_RENDERED - {"INTERNALDATE"}
 _SETS_SEEN = frozenset({"RFC822", "RFC822.TEXT"})
 BATCH = 1000
+FIRST_BATCH = 500
 _HEADER = Section(text="HEADER")
 _TEXT = Section(text="TEXT")
 _MODSEQ = FetchAtt("MODSEQ", label=b"MODSEQ")
@@ -86,6 +100,12 @@ async def fetch(s: Session, cmd: Command) -> str:
                 if len(s.out) >= 256 * 1024:
                     await s.flush()
         return f"{cmd.name} completed"
+    if names <= _INDEX_RENDERED and sel.aligned and sel.index.content_ids is not None:
+        await _from_index_rendered(s, sel, uids, atts)
+        return f"{cmd.name} completed"
+    if names <= _INFO_RENDERED:
+        await _from_infos(s, sel, uids, atts)
+        return f"{cmd.name} completed"
     with_body = any(_needs_body(a) for a in atts)
     for i in range(0, len(uids), BATCH):
         records = await s.store.get_records(sel.id, uids[i : i + BATCH])
@@ -145,18 +165,40 @@ async def _from_index(s: Session, sel: Selected, uids: list[int], atts: Sequence
     contiguous = first >= 0 and last - first + 1 == len(uids)
     positions = range(first, last + 1) if contiguous else [index.position(u) for u in uids]
     all_uids = index.uids
-    if names == ["UID", "FLAGS"] and not recent:  # UID FETCH n:* (FLAGS), the sync tools' poll
+    if names == ["UID", "FLAGS"]:  # UID FETCH n:* (FLAGS), the sync tools' poll
         for f in set(flags):
             rendered[f] = encoder.flag_list(Flag(f))
+        # messages with keywords or \Recent (few) are rendered one by one
+        special = keywords.keys() | recent if recent else keywords
         step = 4096
+        if contiguous:  # the whole span: formatted by map() over the packed arrays
+            line = b"* %d FETCH (UID %d FLAGS %s)\r\n".__mod__
+            lo_uid, hi_uid = all_uids[first], all_uids[last]
+            special_at = sorted(index.position(u) for u in special if lo_uid <= u <= hi_uid)
+            lo = first
+            while lo <= last:
+                # the first chunk small and each sent at once: the client parses while
+                # the rest is formatted
+                hi = min(lo + (step if lo > first else FIRST_BATCH), last + 1)
+                rendered_flags = list(map(rendered.__getitem__, flags[lo:hi]))
+                for i in special_at[bisect_left(special_at, lo) : bisect_left(special_at, hi)]:
+                    uid = all_uids[i]
+                    rendered_flags[i - lo] = encoder.flag_list(Flag(flags[i]), keywords.get(uid, ()), uid in recent)
+                s.out += b"".join(map(line, zip(range(lo + 1, hi + 1), all_uids[lo:hi], rendered_flags)))
+                lo = hi
+                if lo <= last:
+                    await s.flush()
+            return
         pos = list(positions)
         for start in range(0, len(pos), step):
             chunk = pos[start : start + step]
             s.out += b"".join([
                 b"* %d FETCH (UID %d FLAGS %s)\r\n" % (
                     i + 1, all_uids[i],
-                    rendered[flags[i]] if all_uids[i] not in keywords
-                    else encoder.flag_list(Flag(flags[i]), keywords[all_uids[i]]),
+                    rendered[flags[i]] if all_uids[i] not in special
+                    else encoder.flag_list(
+                        Flag(flags[i]), keywords.get(all_uids[i], ()), all_uids[i] in recent
+                    ),
                 )
                 for i in chunk if i >= 0
             ])  # fmt: skip
@@ -186,6 +228,149 @@ async def _from_index(s: Session, sel: Selected, uids: list[int], atts: Sequence
         if len(out) >= 256 * 1024:
             await s.flush()
             out = s.out
+
+
+async def _from_index_rendered(s: Session, sel: Selected, uids: list[int], atts: Sequence[FetchAtt]) -> None:
+    """FETCH of UID FLAGS RFC822.SIZE MODSEQ ENVELOPE BODYSTRUCTURE EMAILID while the view is
+    the shared index's: positions, flags, sizes and contents from the index, the rendered
+    bytes from the cache; a query only for contents not rendered yet."""
+    index = sel.index
+    # The index's current arrays: appends extend them in place (positions stay), an expunge
+    # replaces them (these keep the state of the positions computed here).
+    all_uids, flags, modseqs, keywords = index.uids, index.flags, index.modseqs, index.keywords
+    sizes, contents = index.sizes, index.content_ids
+    assert sizes is not None and contents is not None
+    names = [a.name for a in atts]
+    want_env, want_body = "ENVELOPE" in names, "BODYSTRUCTURE" in names
+    recent = sel.recent
+    first, last = index.position(uids[0]), index.position(uids[-1])
+    if first >= 0 and last - first + 1 == len(uids):
+        positions: list[int] = list(range(first, last + 1))
+    else:
+        positions = [i for i in map(index.position, uids) if i >= 0]
+    # One line template for the items asked, filled from columns of the batch (a C-level
+    # map over zip: no per-message Python loop over the items).
+    template = []
+    for name in names:
+        template.append({
+            "UID": b"UID %d", "FLAGS": b"FLAGS %s", "RFC822.SIZE": b"RFC822.SIZE %d", "ENVELOPE": b"ENVELOPE %s",
+            "BODYSTRUCTURE": b"BODYSTRUCTURE %s", "EMAILID": b"EMAILID (M%d)", "MODSEQ": b"MODSEQ (%d)",
+        }[name])  # fmt: skip
+    line = (b"* %d FETCH (" + b" ".join(template) + b")\r\n").__mod__
+    rendered: dict[int, bytes] = {}
+    start = 0
+    while start < len(positions):
+        size = BATCH if start else FIRST_BATCH
+        batch = positions[start : start + size]
+        start += size
+        batch_uids = [all_uids[i] for i in batch]
+        batch_cids = [contents[i] for i in batch]
+        envs = cached_envelopes(batch_cids) if want_env else []
+        bodies = cached_bodystructures(batch_cids) if want_body else []
+        missing = [k for k in range(len(batch)) if (want_env and envs[k] is None) or (want_body and bodies[k] is None)]
+        if missing:
+            recs = {r.info.uid: r for r in await s.store.get_records(sel.id, [batch_uids[k] for k in missing])}
+            for k in missing:
+                rec = recs.get(batch_uids[k])
+                if rec is None:
+                    continue
+                if want_env:
+                    envs[k] = rendered_envelope(rec)
+                if want_body:
+                    bodies[k] = rendered_bodystructure(rec)
+            gone = {k for k in missing if batch_uids[k] not in recs}  # expunged meanwhile: left out
+            if gone:
+                keep = [k for k in range(len(batch)) if k not in gone]
+                batch = [batch[k] for k in keep]
+                batch_uids = [batch_uids[k] for k in keep]
+                batch_cids = [batch_cids[k] for k in keep]
+                envs = [envs[k] for k in keep] if want_env else envs
+                bodies = [bodies[k] for k in keep] if want_body else bodies
+        columns: list[Sequence[object]] = [[i + 1 for i in batch]]
+        for name in names:
+            if name == "UID":
+                columns.append(batch_uids)
+            elif name == "FLAGS":
+                batch_flags = [flags[i] for i in batch]
+                for f in set(batch_flags) - rendered.keys():
+                    rendered[f] = encoder.flag_list(Flag(f))
+                column = list(map(rendered.__getitem__, batch_flags))
+                for k, uid in enumerate(batch_uids):
+                    if uid in keywords or uid in recent:
+                        column[k] = encoder.flag_list(Flag(batch_flags[k]), keywords.get(uid, ()), uid in recent)
+                columns.append(column)
+            elif name == "RFC822.SIZE":
+                columns.append([sizes[i] for i in batch])
+            elif name == "ENVELOPE":
+                columns.append(envs)
+            elif name == "BODYSTRUCTURE":
+                columns.append(bodies)
+            elif name == "EMAILID":
+                columns.append(batch_cids)
+            else:
+                columns.append([modseqs[i] for i in batch])
+        s.out += b"".join(map(line, zip(*columns)))
+        if start < len(positions) or len(s.out) >= 256 * 1024:
+            await s.flush()
+
+
+async def _from_infos(s: Session, sel: Selected, uids: list[int], atts: Sequence[FetchAtt]) -> None:
+    """FETCH of row attributes, ENVELOPE and BODYSTRUCTURE: the message rows (no contents
+    read) and the rendered bytes cached per content; only the contents missing from the
+    cache are read (and rendered) with get_records."""
+    names = [a.name for a in atts]
+    want_env, want_body = "ENVELOPE" in names, "BODYSTRUCTURE" in names
+    recent = sel.recent
+    start = 0
+    while start < len(uids):
+        # a small first batch: the client starts reading while the rest is prepared
+        size = BATCH if start else FIRST_BATCH
+        batch = await s.store.list_messages(sel.id, uids[start : start + size])
+        start += size
+        envs: dict[int, bytes] = {}
+        bodies: dict[int, bytes] = {}
+        missing = []
+        for info in batch:
+            cid = info.content_id
+            env = cached_envelope(cid) if want_env else b""
+            body = cached_bodystructure(cid) if want_body else b""
+            if env is None or body is None:
+                missing.append(info.uid)
+            else:
+                envs[cid], bodies[cid] = env, body
+        if missing:
+            for rec in await s.store.get_records(sel.id, missing):
+                cid = rec.info.content_id
+                envs[cid] = rendered_envelope(rec) if want_env else b""
+                bodies[cid] = rendered_bodystructure(rec) if want_body else b""
+        for info in batch:
+            seq = sel.seq_of(info.uid)
+            cid = info.content_id
+            if not seq or cid not in envs:
+                continue
+            parts = []
+            for name in names:
+                if name == "UID":
+                    parts.append(b"UID %d" % info.uid)
+                elif name == "FLAGS":
+                    parts.append(b"FLAGS " + encoder.flag_list(info.flags, info.keywords, info.uid in recent))
+                elif name == "RFC822.SIZE":
+                    parts.append(b"RFC822.SIZE %d" % info.size)
+                elif name == "ENVELOPE":
+                    parts.append(b"ENVELOPE " + envs[cid])
+                elif name == "BODYSTRUCTURE":
+                    parts.append(b"BODYSTRUCTURE " + bodies[cid])
+                elif name == "EMAILID":  # RFC 8474 §5.1
+                    parts.append(b"EMAILID (M%d)" % cid)
+                elif name == "MODSEQ":
+                    parts.append(b"MODSEQ (%d)" % info.modseq)
+                else:
+                    parts.append(b"INTERNALDATE " + encoder.internal_date(info.internal_date))
+            s.out += b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
+            if len(s.out) >= 256 * 1024:
+                await s.flush()
+        if start < len(uids):
+            await s.flush()
 
 
 def _info_items(sel: Selected, info: MessageInfo, atts: Sequence[FetchAtt]) -> bytes:

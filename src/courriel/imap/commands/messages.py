@@ -11,16 +11,25 @@ from courriel.imap.errors import Bad, Bye, No
 from courriel.imap.protocol import encoder
 from courriel.imap.protocol.types import Append, Command, CopyMove, Store
 from courriel.imap.session import Session
-from courriel.store.api import Flag, FlagMode, MessageInfo, NewMessage
+from courriel.store.api import Flag, FlagMode, MessageInfo, NewMessage, NotFound
 
 
 async def _target(s: Session, name: str) -> int:
-    mb = await s.store.get_mailbox(s.user_id, name)
-    if mb is None:
-        raise No(f"no mailbox {name}", "TRYCREATE")  # RFC 9051 §6.3.12
-    if mb.noselect:
+    # Known mailboxes are remembered per user (the feed forgets them on any mailbox change):
+    # an APPEND costs no lookup. Stale only if another process deleted it: the store refuses.
+    feed = s.feed
+    found = feed.mailbox_ids.get(name) if feed is not None else None
+    if found is None:
+        generation = feed.mailboxes_changed if feed is not None else 0
+        mb = await s.store.get_mailbox(s.user_id, name)
+        if mb is None:
+            raise No(f"no mailbox {name}", "TRYCREATE")  # RFC 9051 §6.3.12
+        found = (mb.id, mb.noselect)
+        if feed is not None and feed.mailboxes_changed == generation and len(feed.mailbox_ids) < 1000:
+            feed.mailbox_ids[name] = found
+    if found[1]:
         raise No(f"{name} cannot hold messages", "CANNOT")
-    return mb.id
+    return found[0]
 
 
 async def append(s: Session, cmd: Command) -> str:
@@ -35,12 +44,17 @@ async def append(s: Session, cmd: Command) -> str:
             raise No("message too large", "TOOBIG")
         if b"\0" in msg.data and not msg.binary:
             raise Bad("NUL in message")
-    if len(args.messages) == 1:
-        m = args.messages[0]
-        results = [await s.store.append(box, m.data, m.flags, m.keywords, m.internal_date)]
-    else:
-        items = [NewMessage(m.data, m.flags, m.keywords, m.internal_date) for m in args.messages]
-        results = await s.store.append_many(box, items)
+    try:
+        if len(args.messages) == 1:
+            m = args.messages[0]
+            results = [await s.store.append(box, m.data, m.flags, m.keywords, m.internal_date)]
+        else:
+            items = [NewMessage(m.data, m.flags, m.keywords, m.internal_date) for m in args.messages]
+            results = await s.store.append_many(box, items)
+    except NotFound:
+        if s.feed is not None:
+            s.feed.mailbox_ids.pop(args.mailbox, None)
+        raise No(f"no mailbox {args.mailbox}", "TRYCREATE") from None
     sel = s.selected
     if sel is not None and sel.id == box:
         added = [sel.add(r.uid) for r in results]
@@ -64,12 +78,12 @@ async def idle(s: Session, cmd: Command) -> str:
     try:
         async with asyncio.timeout(s.settings.idle_timeout):
             while True:
-                s.wake.clear()
                 waker = asyncio.ensure_future(s.wake.wait())
                 done, _ = await asyncio.wait({read, waker}, return_when=asyncio.FIRST_COMPLETED)
                 if read in done:
                     waker.cancel()
                     break
+                s.wake.clear()  # before the updates: a change during them wakes the next wait
                 await s.updates(True)
                 await s.flush()
     except TimeoutError:

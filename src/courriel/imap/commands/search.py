@@ -3,14 +3,15 @@ saved result "$" (RFC 5182 SEARCHRES)."""
 
 from __future__ import annotations
 
+from itertools import compress
+
 from courriel.imap.commands.common import resolve, selected
 from courriel.imap.errors import No
 from courriel.imap.protocol import encoder
 from courriel.imap.protocol.types import Command, ObjectIdKey, RecentKey, Search, SeqKey
-from courriel.imap.rendered import thread_id
 from courriel.imap.selected import Selected
 from courriel.imap.session import Session
-from courriel.store.api import And, Not, Or, SearchKey, UidIn
+from courriel.store.api import And, ContentIs, HasFlag, InThread, Not, Or, SearchKey, UidIn
 
 CHARSETS = frozenset({"US-ASCII", "UTF-8"})
 
@@ -33,7 +34,7 @@ async def to_store_key(s: Session, sel: Selected, key: SearchKey) -> SearchKey:
     if isinstance(key, RecentKey):
         return UidIn(_ranges(sorted(sel.recent)))
     if isinstance(key, ObjectIdKey):
-        return UidIn(_ranges(await _object_uids(s, sel, key)))
+        return _object_key(key)
     if isinstance(key, And):
         return And(tuple([await to_store_key(s, sel, k) for k in key.keys]))
     if isinstance(key, Or):
@@ -43,18 +44,28 @@ async def to_store_key(s: Session, sel: Selected, key: SearchKey) -> SearchKey:
     return key
 
 
-async def _object_uids(s: Session, sel: Selected, key: ObjectIdKey) -> list[int]:
-    """RFC 8474 §6: EMAILID / THREADID, matched over the mailbox's messages."""
-    infos = await s.store.list_messages(sel.id)
+def _object_key(key: ObjectIdKey) -> SearchKey:
+    """RFC 8474 §6: EMAILID and THREADID as store keys (an indexed lookup, not a scan)."""
     if key.kind == "EMAILID":
-        return [i.uid for i in infos if b"M%d" % i.content_id == key.value.encode()]
-    out = []
-    uids = [i.uid for i in infos]
-    for start in range(0, len(uids), 1000):
-        for rec in await s.store.get_records(sel.id, uids[start : start + 1000]):
-            if thread_id(rec).decode() == key.value:
-                out.append(rec.info.uid)
-    return out
+        # fetch.py's EMAILID is "M" + the content id; anything else matches nothing.
+        value = key.value
+        if len(value) > 1 and value[0] == "M" and value[1:].isdigit() and len(value) < 20:
+            return ContentIs(int(value[1:]))
+        return UidIn(())
+    return InThread(key.value)
+
+
+def flag_search(sel: Selected, key: SearchKey) -> list[int] | None:
+    """SEARCH on one system flag (UNSEEN, DELETED, FLAGGED...), answered from the shared index
+    while the session's view is the index's; None for anything else (the store answers)."""
+    negate = isinstance(key, Not)
+    flag = key.key if isinstance(key, Not) else key
+    if not isinstance(flag, HasFlag) or not sel.aligned:
+        return None
+    index = sel.index
+    bit = int(flag.flag)
+    table = bytes(1 if bool(i & bit) != negate else 0 for i in range(256))
+    return list(compress(index.uids, index.flags.tobytes().translate(table)))
 
 
 def check_charset(charset: str | None) -> None:
@@ -104,13 +115,14 @@ async def search(s: Session, cmd: Command) -> str:
     if args.modseq:
         s.enable_condstore()
     key = await to_store_key(s, sel, args.key)
-    uids = known(sel, await s.store.search(sel.id, key))
+    found = flag_search(sel, key)
+    uids = known(sel, found if found is not None else await s.store.search(sel.id, key))
     values = uids if cmd.uid else [sel.seq_of(u) for u in uids]
     modseq = await highest_modseq(s, sel, uids) if args.modseq and uids else 0
     returns = args.returns
     if returns is None and not s.rev2:
         tail = b" (MODSEQ %d)" % modseq if modseq else b""
-        s.out += b"* SEARCH" + b"".join(b" %d" % v for v in values) + tail + b"\r\n"
+        s.out += b"* SEARCH" + (" " + " ".join(map(str, values))).encode() * bool(values) + tail + b"\r\n"
         return f"{cmd.name} completed"
     if returns is None or not returns:
         returns = frozenset({"ALL"})  # RFC 4731 §3.1: RETURN () means ALL

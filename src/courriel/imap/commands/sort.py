@@ -35,7 +35,7 @@ async def sort(s: Session, cmd: Command) -> str:
     returns = args.returns
     if returns is None:
         tail = b" (MODSEQ %d)" % modseq if modseq else b""
-        s.out += b"* SORT" + b"".join(b" %d" % v for v in values) + tail + b"\r\n"
+        s.out += b"* SORT" + (" " + " ".join(map(str, values))).encode() * bool(values) + tail + b"\r\n"
         return f"{cmd.name} completed"
     if not returns:
         returns = frozenset({"ALL"})

@@ -62,7 +62,20 @@ def mailbox(name: str, utf8: bool) -> bytes:
     return b"{%d}\r\n" % len(raw) + raw
 
 
+_FLAG_LISTS: dict[int, bytes] = {}
+
+
 def flag_list(flags: Flag, keywords: Iterable[str] = (), recent: bool = False) -> bytes:
+    if not keywords:  # system flags alone: a few dozen combinations, rendered once each
+        key = int(flags) | (1 << 16 if recent else 0)
+        cached = _FLAG_LISTS.get(key)
+        if cached is None:
+            cached = _FLAG_LISTS[key] = _flag_list(flags, (), recent)
+        return cached
+    return _flag_list(flags, keywords, recent)
+
+
+def _flag_list(flags: Flag, keywords: Iterable[str], recent: bool) -> bytes:
     names = flags.names()
     if recent:
         names.append("\\Recent")

@@ -67,5 +67,8 @@ def decode(name: str) -> str:
             raise UTF7Error("invalid modified base64") from None
         if len(raw) % 2 or any(0x20 <= ord(c) <= 0x7E for c in text) or _b64(text) != chunk:
             raise UTF7Error("non-canonical modified UTF-7")
+        if name.startswith("&", i) and not name.startswith("&-", i):
+            # RFC 3501 §5.1.3: no null shift "-&" between two runs ("&AOk-&AOk-" is "&AOkA6Q-").
+            raise UTF7Error("non-canonical modified UTF-7: two adjacent &-sequences")
         out.append(text)
     return "".join(out)

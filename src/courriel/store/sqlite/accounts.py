@@ -20,7 +20,7 @@ from courriel.store.api import (
     User,
 )
 from courriel.store.changes import MailboxCreated, MailboxDeleted, MailboxRenamed
-from courriel.store.names import is_inferior, normalize_mailbox, parents
+from courriel.store.names import is_inferior, new_mailbox_name, normalize_mailbox, parents
 from courriel.store.sqlite import messages as msg_ops
 from courriel.store.sqlite.db import Tx
 from courriel.store.sqlite.rows import MAILBOX_COLS, USER_COLS, mailbox, user
@@ -103,6 +103,8 @@ def delete_user(tx: Tx, address: str) -> None:
     tx.run("DELETE FROM metadata WHERE user_id = ?", (user_id,))
     tx.run("DELETE FROM sieve_scripts WHERE user_id = ?", (user_id,))
     tx.run("DELETE FROM sieve_vacation WHERE user_id = ?", (user_id,))
+    tx.run("DELETE FROM mailbox_tombstones WHERE user_id = ?", (user_id,))
+    tx.run("DELETE FROM access_tokens WHERE user_id = ?", (user_id,))
     tx.run("DELETE FROM users WHERE id = ?", (user_id,))
 
 
@@ -136,9 +138,9 @@ def _get(tx: Tx, user_id: int, name: str) -> Any:
 def _insert_mailbox(tx: Tx, user_id: int, name: str, special_use: str | None, noselect: bool) -> int:
     modseq = msg_ops.next_modseq(tx, user_id)
     cur = tx.run(
-        "INSERT INTO mailboxes (user_id, name, uidvalidity, highestmodseq, special_use, noselect)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (user_id, name, next_uidvalidity(tx), modseq, special_use, int(noselect)),
+        "INSERT INTO mailboxes (user_id, name, uidvalidity, highestmodseq, special_use, noselect, created_modseq)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (user_id, name, next_uidvalidity(tx), modseq, special_use, int(noselect), modseq),
     )
     mailbox_id = int(cur.lastrowid or 0)
     tx.changes.append(MailboxCreated(user_id, modseq, mailbox_id, name))
@@ -146,7 +148,7 @@ def _insert_mailbox(tx: Tx, user_id: int, name: str, special_use: str | None, no
 
 
 def create_mailbox(tx: Tx, user_id: int, name: str, special_use: str | None) -> Mailbox:
-    name = normalize_mailbox(name)
+    name = new_mailbox_name(name)
     existing = _get(tx, user_id, name)
     if existing is not None:
         if not existing[7]:
@@ -160,6 +162,8 @@ def create_mailbox(tx: Tx, user_id: int, name: str, special_use: str | None) -> 
             (next_uidvalidity(tx), modseq, existing[0]),
         )
         tx.run("DELETE FROM expunged WHERE mailbox_id = ?", (existing[0],))
+        # Its tombstones are gone: account-wide change tracking must know (schema 6).
+        _mailbox_tombstone(tx, user_id, existing[0], modseq)
         tx.changes.append(MailboxCreated(user_id, modseq, existing[0], name))
         return mailbox(_get(tx, user_id, name))
     for parent in parents(name):
@@ -207,11 +211,20 @@ def delete_mailbox(tx: Tx, user_id: int, name: str) -> None:
     tx.run("DELETE FROM expunged WHERE mailbox_id = ?", (row[0],))
     tx.run("DELETE FROM metadata WHERE user_id = ? AND mailbox_id = ?", (user_id, row[0]))
     tx.run("DELETE FROM mailboxes WHERE id = ?", (row[0],))
-    tx.changes.append(MailboxDeleted(user_id, msg_ops.next_modseq(tx, user_id), row[0], name))
+    modseq = msg_ops.next_modseq(tx, user_id)
+    _mailbox_tombstone(tx, user_id, row[0], modseq)
+    tx.changes.append(MailboxDeleted(user_id, modseq, row[0], name))
+
+
+def _mailbox_tombstone(tx: Tx, user_id: int, mailbox_id: int, modseq: int) -> None:
+    tx.run(
+        "INSERT OR REPLACE INTO mailbox_tombstones (user_id, mailbox_id, modseq) VALUES (?, ?, ?)",
+        (user_id, mailbox_id, modseq),
+    )
 
 
 def rename_mailbox(tx: Tx, user_id: int, old: str, new: str) -> None:
-    old, new = normalize_mailbox(old), normalize_mailbox(new)
+    old, new = normalize_mailbox(old), new_mailbox_name(new)
     src = _get(tx, user_id, old)
     if src is None:
         raise NotFound(f"no mailbox {old}")

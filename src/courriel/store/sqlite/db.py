@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from courriel.store.blobs import BlobStore
 from courriel.store.changes import Change, ChangeHub
+from courriel.store.content import thread_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,6 +66,8 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
     newest = known[-1][0] if known else 0
     if current > newest:
         raise RuntimeError(f"database schema {current} is newer than this courriel ({newest})")
+    # Functions migrations may call (computed the same way as at delivery).
+    conn.create_function("courriel_thread_key", 3, thread_key, deterministic=True)
     for version, sql in known:
         if version <= current:
             continue
@@ -127,6 +130,7 @@ class _Job:
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     orphan_blobs: list[str]  # files written for this op, to remove if it fails
+    durable: bool = True  # False: may be lost in a crash (derived data, redone at open)
 
 
 class Writer:
@@ -152,13 +156,16 @@ class Writer:
             self._queue.put(None)
             self._thread.join()
 
-    def submit(self, op: Op, orphan_blobs: list[str] | None = None) -> asyncio.Future[Any]:
+    def submit(self, op: Op, orphan_blobs: list[str] | None = None, durable: bool = True) -> asyncio.Future[Any]:
+        """Queue ``op``. A batch made only of ``durable=False`` operations (the deferred
+        full-text index) commits without waiting for the disk (synchronous=NORMAL: a crash
+        may lose it, never corrupt it; a later durable commit makes it durable too)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         if not self._thread.is_alive():
             fut.set_exception(RuntimeError("store is closed"))
             return fut
-        self._queue.put(_Job(op, fut, loop, orphan_blobs or []))
+        self._queue.put(_Job(op, fut, loop, orphan_blobs or [], durable))
         return fut
 
     def _run(self) -> None:
@@ -192,6 +199,16 @@ class Writer:
             conn.close()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        relaxed = not any(job.durable for job in batch)
+        if relaxed:
+            conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            self._run_transaction(conn, batch)
+        finally:
+            if relaxed:
+                conn.execute("PRAGMA synchronous = FULL")
+
+    def _run_transaction(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         outcomes: list[tuple[bool, Any, Tx]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")

@@ -1,15 +1,20 @@
-"""The full-text index (schema 4) for messages stored before it existed.
+"""The full-text index (schema 4): filled after delivery, and caught up at open.
 
-New messages are indexed at delivery, inside the writer's transaction (see
-:func:`courriel.store.sqlite.messages.deliver`). Rows with ``contents.indexed = 0`` came from
-an older schema: this background pass reads their files in a worker thread, derives the
-same text as delivery does, and indexes them through the writer in small batches, so it
-never holds the writer for long. Until a row is indexed, search reads its file instead.
+A new message is committed with ``contents.indexed = 0`` (:func:`courriel.store.sqlite.
+messages.deliver`); its text, already extracted by the MIME parse, waits in
+:class:`PendingIndex` and is indexed right after, in a batch of its own that does not wait
+for the disk: the FTS5 insert (and its occasional segment merge) stays off the path that
+acknowledges the message, and its fsync is shared with the next durable commit. A search
+through the index first indexes what is pending. Rows still at ``indexed = 0`` at open
+(a crash before their batch reached the disk, or stored by a schema older than 4) are
+indexed by :func:`backfill`, which reads their files in a worker thread and indexes them
+through the writer in small batches. Until a row is indexed, search reads its file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from typing import TYPE_CHECKING
@@ -39,6 +44,48 @@ def _index(tx: Tx, items: list[tuple[int, str, str]]) -> None:
         tx.run("DELETE FROM contents_fts WHERE rowid = ?", (content_id,))
         tx.run("INSERT INTO contents_fts (rowid, head, body) VALUES (?, ?, ?)", (content_id, head, body))
         tx.run("UPDATE contents SET indexed = 1 WHERE id = ?", (content_id,))
+
+
+#: Pending texts above this many: the delivery waits for them to be indexed (bounds memory).
+MAX_PENDING = 1000
+#: How long a burst may accumulate before its texts are indexed together.
+DELAY = 0.02
+
+
+class PendingIndex:
+    """Texts of new messages committed but not indexed yet, indexed in the background."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+        self.items: list[tuple[int, str, str]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def add(self, items: list[tuple[int, str, str]]) -> None:
+        self.items.extend(items)
+        if len(self.items) >= MAX_PENDING:
+            await self.flush()
+        elif self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._later())
+
+    async def _later(self) -> None:
+        await asyncio.sleep(DELAY)
+        try:
+            await self.flush()
+        except Exception:  # search reads the files meanwhile; backfill retries at open
+            log.exception("full-text indexing failed")
+
+    async def flush(self) -> None:
+        """Index everything pending (before a search through the index, and at close)."""
+        while self.items:
+            items, self.items = self.items, []
+            await self._store._writer.submit(lambda tx, items=items: _index(tx, items), durable=False)  # type: ignore[misc]
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.flush()
 
 
 async def backfill(store: SQLiteStore) -> int:

@@ -18,7 +18,7 @@ from courriel.store.api import (
     StoreError,
 )
 from courriel.store.changes import FlagsChanged, MessageAdded, MessagesExpunged
-from courriel.store.content import ContentSummary
+from courriel.store.content import ContentSummary, thread_key
 from courriel.store.names import decode_keywords, encode_keywords
 from courriel.store.sqlite.db import Tx
 from courriel.store.sqlite.rows import message_info
@@ -74,8 +74,11 @@ def _add_message(
         raise StoreError("mailbox UID space exhausted")
     tx.run(
         "INSERT INTO messages (mailbox_id, uid, content_id, modseq, flags, keywords, size,"
-        " internal_date, savedate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (mailbox_id, uid, content_id, modseq, flags, keywords, size, internal_date, now),
+        " internal_date, savedate, created_modseq, sort_date, sort_subject)"
+        " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(c.sent_date, ?), c.base_subject"
+        " FROM contents c WHERE c.id = ?",  # the sort keys (schema 7) from the content
+        (mailbox_id, uid, content_id, modseq, flags, keywords, size, internal_date, now, modseq,
+         internal_date, content_id),
     )
     tx.run(
         "UPDATE mailboxes SET uidnext = ?, highestmodseq = ?, messages = messages + 1,"
@@ -90,7 +93,7 @@ def _add_message(
         ),
     )
     tx.changes.append(
-        MessageAdded(user_id, modseq, mailbox_id, uid, flags, decode_keywords(keywords), size)
+        MessageAdded(user_id, modseq, mailbox_id, uid, flags, decode_keywords(keywords), size, content_id)
     )
     return int(uid)
 
@@ -109,17 +112,20 @@ def deliver(
         "INSERT INTO contents (blob, size, refs, mail_from, sent_date, envelope, body, subject,"
         " base_subject, from_cf, to_cf, cc_cf, bcc_cf, subject_cf, sort_from, sort_to, sort_cc,"
         " display_from, display_to, message_id, in_reply_to, refs_header, headers, preview,"
-        " has_attachment, indexed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+        " has_attachment, indexed, thread_id)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?)",
         (
             blob, s.size, len(targets), mail_from, s.sent_date, s.envelope, s.body, s.subject,
             s.base_subject, s.from_cf, s.to_cf, s.cc_cf, s.bcc_cf, s.subject_cf, s.sort_from,
             s.sort_to, s.sort_cc, s.display_from, s.display_to, s.message_id, s.in_reply_to,
             s.refs_header, s.headers, s.preview, int(s.has_attachment),
+            thread_key(s.refs_header, s.in_reply_to, s.message_id),
         ),
     )  # fmt: skip
     content_id = int(cur.lastrowid or 0)
-    # The full-text index (schema 4), filled in the same transaction as the message.
-    tx.run("INSERT INTO contents_fts (rowid, head, body) VALUES (?, ?, ?)", (content_id, s.head_text, s.body_text))
+    # The full-text index (schema 4) is filled after the commit, off the acknowledged path
+    # (fulltext.PendingIndex): ``indexed = 0`` until then, durably, so a crash leaves the
+    # row to the pass at open, and search reads the file of a row not indexed yet.
     tx.new_blobs.append(blob)
     now = int(time.time())
     out = []
@@ -190,10 +196,13 @@ def _remove(tx: Tx, mbox: Any, rows: list[Any], modseq: int, drop_content: bool 
     uids = []
     unseen = deleted = size = 0
     for uid, _m, flags, _k, msize, _d, content_id in rows:
-        tx.run("DELETE FROM messages WHERE mailbox_id = ? AND uid = ?", (mailbox_id, uid))
+        gone = tx.one(
+            "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING created_modseq", (mailbox_id, uid)
+        )
         tx.run(
-            "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
-            (mailbox_id, uid, modseq),
+            "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq, content_id, created_modseq)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (mailbox_id, uid, modseq, content_id, gone[0] if gone else 0),
         )
         uids.append(uid)
         unseen += 0 if flags & Flag.SEEN else 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from courriel.store.api import NotFound, QuotaExceeded
+from courriel.store.changes import MetadataChanged
 from courriel.store.sqlite.db import Tx
 
 
@@ -36,3 +37,5 @@ def set_entries(
         count = tx.one("SELECT COUNT(*) FROM metadata WHERE user_id = ? AND mailbox_id = ?", (user_id, box))[0]
         if count > max_entries:
             raise QuotaExceeded("too many annotations")  # rolled back with the operation
+    if entries:  # RFC 5465 §5.7-5.8: NOTIFY MailboxMetadataChange / ServerMetadataChange
+        tx.changes.append(MetadataChanged(user_id, 0, mailbox_id, tuple(sorted(entries))))

@@ -35,8 +35,17 @@ def mailbox(row: Any) -> Mailbox:
     )  # fmt: skip
 
 
+#: Flag(n) for every stored bit set (building an IntFlag member per row is slow).
+_FLAGS = tuple(Flag(i) for i in range(1 << len(Flag)))
+_NO_KEYWORDS: frozenset[str] = frozenset()
+
+
 def message_info(row: Any) -> MessageInfo:
-    return MessageInfo(row[0], row[1], Flag(row[2]), decode_keywords(row[3]), row[4], ts(row[5]), row[6])
+    flags = row[2]
+    return MessageInfo(
+        row[0], row[1], _FLAGS[flags] if 0 <= flags < len(_FLAGS) else Flag(flags),
+        decode_keywords(row[3]) if row[3] else _NO_KEYWORDS, row[4], ts(row[5]), row[6],
+    )  # fmt: skip
 
 
 def message_record(row: Any) -> MessageRecord:

@@ -21,11 +21,13 @@ from courriel.store.api import (
     All,
     And,
     BodyContains,
+    ContentIs,
     DateCompare,
     DateField,
     HasFlag,
     HasKeyword,
     HeaderContains,
+    InThread,
     ModSeqAtLeast,
     Not,
     Or,
@@ -38,16 +40,16 @@ from courriel.store.api import (
 _CF_COLUMNS = {"from": "c.from_cf", "to": "c.to_cf", "cc": "c.cc_cf", "bcc": "c.bcc_cf", "subject": "c.subject_cf"}
 _DATE_COLUMNS = {
     DateField.INTERNAL: "m.internal_date",
-    DateField.SENT: "COALESCE(c.sent_date, m.internal_date)",
+    DateField.SENT: "m.sort_date",  # COALESCE(sent_date, internal_date), copied (schema 7)
     DateField.SAVED: "m.savedate",
 }
 _SORT_COLUMNS = {
     "arrival": "m.internal_date",
-    "date": "COALESCE(c.sent_date, m.internal_date)",
+    "date": "m.sort_date",  # schema 7: indexed per mailbox with the UID
     "from": "c.sort_from",
     "to": "c.sort_to",
     "cc": "c.sort_cc",
-    "subject": "c.base_subject",
+    "subject": "m.sort_subject",
     "size": "m.size",
     "displayfrom": "c.display_from",
     "displayto": "c.display_to",
@@ -130,6 +132,26 @@ def compile_key(key: SearchKey, args: list[Any]) -> str:
     if isinstance(key, ModSeqAtLeast):
         args.append(key.modseq)
         return "m.modseq >= ?"
+    if isinstance(key, ContentIs):
+        args.append(key.content_id)
+        return "m.content_id = ?"
+    if isinstance(key, InThread):
+        # RFC 8474 THREADID through contents_thread (schema 7); "TC<id>" is a message
+        # without any thread field, a thread of its own (store.content.thread_id).
+        # As a set of UIDs of this mailbox (args[0], see search_sql), so that SQLite looks
+        # the few messages up by primary key instead of testing every row of the mailbox.
+        own = _OWN_THREAD.fullmatch(key.thread_id)
+        if own is not None:
+            args.extend((args[0], int(own.group(1))))
+            return (
+                "m.uid IN (SELECT t.uid FROM messages t WHERE t.mailbox_id = ? AND t.content_id IN"
+                " (SELECT id FROM contents WHERE id = ? AND thread_id IS NULL))"
+            )
+        args.extend((args[0], key.thread_id))
+        return (
+            "m.uid IN (SELECT t.uid FROM messages t WHERE t.mailbox_id = ? AND t.content_id IN"
+            " (SELECT id FROM contents WHERE thread_id = ?))"
+        )
     raise TypeError(f"unknown search key {key!r}")
 
 
@@ -143,6 +165,7 @@ _UNINDEXED_BODY = "SELECT id FROM contents WHERE indexed = 0 AND courriel_body(b
 #: Needles whose casefolded form is found verbatim in the decoded header text (ASCII, none
 #: of the characters address parsing drops or rewrites).
 _PLAIN = re.compile(r"[A-Za-z0-9@._+\- ]+")
+_OWN_THREAD = re.compile(r"TC([0-9]{1,18})")
 
 
 def _phrase(text: str) -> str:
@@ -155,22 +178,34 @@ def _needs_contents(key: SearchKey) -> bool:
         return any(_needs_contents(k) for k in key.keys)
     if isinstance(key, Not):
         return _needs_contents(key.key)
-    if isinstance(key, DateCompare):
-        return key.field is DateField.SENT
     return isinstance(key, HeaderContains)
 
 
+def uses_fulltext(key: SearchKey) -> bool:
+    """Whether the key reads the full-text index (body text, or header candidates)."""
+    if isinstance(key, And | Or):
+        return any(uses_fulltext(k) for k in key.keys)
+    if isinstance(key, Not):
+        return uses_fulltext(key.key)
+    return isinstance(key, BodyContains | HeaderContains)
+
+
 def search_sql(mailbox_id: int, key: SearchKey, sort: Sequence[SortKey] = ()) -> tuple[str, list[Any]]:
-    args: list[Any] = [mailbox_id]
+    args: list[Any] = [mailbox_id]  # compile_key may read args[0]
     where = compile_key(key, args)
     order = []
     for s in sort:
         col = _SORT_COLUMNS.get(s.name.lower())
         if col is None:
             raise ValueError(f"unknown sort key {s.name}")
+        if not isinstance(key, All) and col.startswith("m."):
+            # The sort indexes (schema 7) serve a whole mailbox in order; with a filter,
+            # reading every row through them costs more than sorting those that match.
+            col = "+" + col
         order.append(f"{col} {'DESC' if s.reverse else 'ASC'}")
     order.append("m.uid")
-    join = " JOIN contents c ON c.id = m.content_id" if sort or _needs_contents(key) else ""
+    by_contents = any(_SORT_COLUMNS[s.name.lower()].startswith("c.") for s in sort)
+    join = " JOIN contents c ON c.id = m.content_id" if by_contents or _needs_contents(key) else ""
     return f"SELECT m.uid FROM messages m{join} WHERE m.mailbox_id = ? AND {where} ORDER BY {', '.join(order)}", args
 
 

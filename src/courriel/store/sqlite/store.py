@@ -16,9 +16,12 @@ from typing import Any
 from courriel.auth import passwords
 from courriel.store import names
 from courriel.store.api import (
+    AccessToken,
+    AccountMessage,
     Alias,
     Appended,
     AppendTarget,
+    CopyChange,
     Credentials,
     Domain,
     Flag,
@@ -26,6 +29,7 @@ from courriel.store.api import (
     FlagResult,
     InvalidName,
     Mailbox,
+    MailboxChange,
     MailboxSnapshot,
     MessageInfo,
     MessageRecord,
@@ -43,9 +47,9 @@ from courriel.store.api import (
     User,
 )
 from courriel.store.blobs import BlobStore
-from courriel.store.changes import ChangeHub
+from courriel.store.changes import ChangeHub, SubscriptionChanged
 from courriel.store.content import searchable_text, summarize
-from courriel.store.sqlite import accounts, db, fulltext
+from courriel.store.sqlite import accounts, accountsync, db, fulltext
 from courriel.store.sqlite import messages as msg_ops
 from courriel.store.sqlite import metadata as meta_ops
 from courriel.store.sqlite import queue as queue_ops
@@ -60,7 +64,10 @@ from courriel.store.sqlite.rows import (
     message_record,
     user,
 )
-from courriel.store.sqlite.search import register_functions, search_sql
+from courriel.store.sqlite.search import register_functions, search_sql, uses_fulltext
+
+#: Message files created ahead, a batch per directory fsync (see courriel.store.blobs).
+BLOB_POOL = 32
 
 
 class SQLiteStore(Store):
@@ -68,13 +75,14 @@ class SQLiteStore(Store):
 
     def __init__(self, db_path: Path, blob_root: Path, max_mime_depth: int = 100) -> None:
         self.db_path = db_path
-        self.blobs = BlobStore(blob_root)
+        self.blobs = BlobStore(blob_root, pool=BLOB_POOL)
         self.changes = ChangeHub()
         self.max_mime_depth = max_mime_depth
         self._writer = db.Writer(db_path, self.blobs, self.changes)
         self._readers = db.Readers(db_path, on_connect=self._register)
         self._closed = False
         self._backfill: asyncio.Task[None] | None = None
+        self._fulltext = fulltext.PendingIndex(self)
 
     def _register(self, conn: sqlite3.Connection) -> None:
         register_functions(conn, self.blobs.get, searchable_text)
@@ -99,12 +107,15 @@ class SQLiteStore(Store):
         if self._closed:
             return
         self._closed = True
+        with contextlib.suppress(Exception):  # what is left is indexed at the next open
+            await self._fulltext.close()
         if self._backfill is not None:
             self._backfill.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._backfill
         await asyncio.to_thread(self._writer.stop)
         self._readers.close()
+        self.blobs.release_pool()
 
     # --- helpers ---------------------------------------------------------------------------
     async def _write(self, op: db.Op, orphan_blobs: list[str] | None = None) -> Any:
@@ -271,15 +282,23 @@ class SQLiteStore(Store):
 
     async def subscribe(self, user_id: int, name: str) -> None:
         name = names.normalize_mailbox(name)
-        await self._write(
-            lambda tx: tx.run("INSERT OR IGNORE INTO subscriptions (user_id, name) VALUES (?, ?)", (user_id, name))
-        )
+
+        def op(tx: db.Tx) -> None:
+            cur = tx.run("INSERT OR IGNORE INTO subscriptions (user_id, name) VALUES (?, ?)", (user_id, name))
+            if cur.rowcount:
+                tx.changes.append(SubscriptionChanged(user_id, 0, name, True))
+
+        await self._write(op)
 
     async def unsubscribe(self, user_id: int, name: str) -> None:
         name = names.normalize_mailbox(name)
-        await self._write(
-            lambda tx: tx.run("DELETE FROM subscriptions WHERE user_id = ? AND name = ?", (user_id, name))
-        )
+
+        def op(tx: db.Tx) -> None:
+            cur = tx.run("DELETE FROM subscriptions WHERE user_id = ? AND name = ?", (user_id, name))
+            if cur.rowcount:
+                tx.changes.append(SubscriptionChanged(user_id, 0, name, False))
+
+        await self._write(op)
 
     async def list_subscriptions(self, user_id: int) -> list[str]:
         rows = await self._all("SELECT name FROM subscriptions WHERE user_id = ? ORDER BY name", (user_id,))
@@ -305,6 +324,7 @@ class SQLiteStore(Store):
             lambda tx: msg_ops.deliver(tx, blob, summary, targets, idate, mail_from, check_quota),
             orphan_blobs=[blob],
         )
+        await self._fulltext.add([(result[0].content_id, summary.head_text, summary.body_text)])
         return result
 
     async def append_many(self, mailbox_id: int, items: Sequence[NewMessage]) -> list[Appended]:
@@ -332,6 +352,8 @@ class SQLiteStore(Store):
             return out
 
         result: list[Appended] = await self._write(op, orphan_blobs=[j[0] for j in jobs])
+        # one Appended per job (one target each), in order
+        await self._fulltext.add([(a.content_id, j[1].head_text, j[1].body_text) for a, j in zip(result, jobs)])
         return result
 
     def _prepare(self, data: bytes) -> tuple[Any, str]:
@@ -445,30 +467,44 @@ class SQLiteStore(Store):
                 if row is None:
                     raise NotFound("no such mailbox")
                 rows = c.execute(
-                    "SELECT uid, flags, modseq FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,)
+                    "SELECT uid, flags, modseq, size, content_id FROM messages WHERE mailbox_id = ? ORDER BY uid",
+                    (mailbox_id,),
                 ).fetchall()
                 kws = c.execute(
                     "SELECT uid, keywords FROM messages WHERE mailbox_id = ? AND keywords != ''", (mailbox_id,)
                 ).fetchall()
             finally:
                 c.execute("COMMIT")
-            uids, flags, modseqs = zip(*rows) if rows else ((), (), ())
+            uids, flags, modseqs, sizes, contents = zip(*rows) if rows else ((), (), (), (), ())
             return MailboxSnapshot(
                 mailbox(row), array("I", uids), array("B", flags), array("Q", modseqs),
-                {uid: names.decode_keywords(text) for uid, text in kws},
+                {uid: names.decode_keywords(text) for uid, text in kws}, array("I", sizes), array("Q", contents),
             )  # fmt: skip
 
         return await self._readers.run(run)
 
     async def search(self, mailbox_id: int, key: SearchKey) -> list[int]:
+        if self._fulltext.items and uses_fulltext(key):
+            await self._fulltext.flush()  # through the index rather than reading those files
         sql, args = search_sql(mailbox_id, key)
         rows = await self._all(sql, tuple(args))
         return [r[0] for r in rows]
 
     async def sort(self, mailbox_id: int, keys: Sequence[SortKey], key: SearchKey) -> list[int]:
+        if self._fulltext.items and uses_fulltext(key):
+            await self._fulltext.flush()
         sql, args = search_sql(mailbox_id, key, keys)
         rows = await self._all(sql, tuple(args))
         return [r[0] for r in rows]
+
+    async def thread_rows(self, mailbox_id: int, since_uid: int = 1) -> list[tuple[int, str, int]]:
+        # contents.thread_id and messages.sort_date are kept at delivery (schema 7).
+        rows = await self._all(
+            "SELECT m.uid, COALESCE(c.thread_id, 'TC' || c.id), m.sort_date FROM messages m"
+            " JOIN contents c ON c.id = m.content_id WHERE m.mailbox_id = ? AND m.uid >= ?",
+            (mailbox_id, since_uid),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
 
     async def claim_recent(self, mailbox_id: int, upto_uid: int | None = None) -> int:
         def op(tx: db.Tx) -> int:
@@ -613,6 +649,37 @@ class SQLiteStore(Store):
         )
         return due
 
+    # --- account-wide views and change tracking (JMAP), bearer tokens ----------------------
+    async def account_messages(self, user_id: int) -> list[AccountMessage]:
+        return await self._readers.run(lambda c: accountsync.account_messages(c, user_id))
+
+    async def account_messages_of(self, user_id: int, content_ids: Sequence[int]) -> list[AccountMessage]:
+        return await self._readers.run(lambda c: accountsync.account_messages(c, user_id, content_ids))
+
+    async def account_received(self, user_id: int, mailbox_id: int | None) -> list[tuple[int, float]]:
+        return await self._readers.run(lambda c: accountsync.account_received(c, user_id, mailbox_id))
+
+    async def message_changes(self, user_id: int, since: int) -> tuple[list[CopyChange], bool]:
+        return await self._readers.run(lambda c: accountsync.message_changes(c, user_id, since))
+
+    async def mailbox_changes(self, user_id: int, since: int) -> list[MailboxChange]:
+        return await self._readers.run(lambda c: accountsync.mailbox_changes(c, user_id, since))
+
+    async def add_token(self, user_id: int, token_hash: bytes, label: str = "") -> AccessToken:
+        token: AccessToken = await self._write(lambda tx: accountsync.add_token(tx, user_id, token_hash, label))
+        return token
+
+    async def list_tokens(self, user_id: int | None = None) -> list[AccessToken]:
+        return await self._readers.run(lambda c: accountsync.list_tokens(c, user_id))
+
+    async def delete_token(self, token_id: int) -> None:
+        await self._write(lambda tx: accountsync.delete_token(tx, token_id))
+
+    async def token_user(self, token_hash: bytes) -> User | None:
+        user_id = await self._readers.run(lambda c: accountsync.token_user_id(c, token_hash))
+        return None if user_id is None else await self.get_user_by_id(user_id)
+
+
 def _alias_address(address: str) -> str:
     address = address.strip()
     if address.startswith("@"):
@@ -621,7 +688,19 @@ def _alias_address(address: str) -> str:
 
 
 def _chunked(c: sqlite3.Connection, base: str, mailbox_id: int, uids: list[int]) -> list[Any]:
-    rows: list[Any] = []
+    """Rows of ``base`` (its first column the UID) for ascending distinct ``uids``."""
+    if not uids:
+        return []
+    lo, hi = uids[0], uids[-1]
+    if hi - lo + 1 <= 2 * len(uids):  # dense (FETCH 1:1000, a sync tool's batch): one range
+        rows = c.execute(
+            f"{base} WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid", (mailbox_id, lo, hi)
+        ).fetchall()
+        if hi - lo + 1 == len(uids):
+            return rows
+        wanted = set(uids)
+        return [r for r in rows if r[0] in wanted]
+    rows = []
     for i in range(0, len(uids), 500):
         chunk = uids[i : i + 500]
         rows.extend(

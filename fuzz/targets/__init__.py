@@ -1,0 +1,1 @@
+"""One module per fuzz target: ``test_one(data)``, ``seeds()``, optional ``TOKENS`` and ``setup(workdir)``."""

@@ -1,0 +1,161 @@
+"""Changes between nodes: NOTIFY inside each transaction, one LISTEN connection per node.
+
+A committed batch of typed changes travels as ``NOTIFY courriel_changes, '<node> <json>'``
+(PostgreSQL delivers notifications at commit, in commit order). A payload too large for
+NOTIFY (8000 bytes) is written to ``change_log`` in the same transaction and the
+notification carries ``<node> @<id>``; listeners read the row. Each node skips its own
+notifications (it published them locally after its commit) and hands the others to its
+:class:`ChangeHub`, so IMAP IDLE on one node sees mail delivered by another.
+
+If the listening connection drops, the listener reconnects; changes committed meanwhile
+are not replayed (sessions reload a mailbox whose row is newer than their index).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from courriel.store.changes import Change, ChangeHub
+
+if TYPE_CHECKING:
+    from courriel.store.postgres.db import Tx
+
+log = logging.getLogger(__name__)
+CHANNEL = "courriel_changes"
+MAX_PAYLOAD = 7900
+LOG_KEEP_SECONDS = 600
+
+
+def node_id() -> str:
+    return f"{os.getpid():x}{secrets.token_hex(4)}"
+
+
+def _registry() -> dict[str, type[Change]]:
+    out: dict[str, type[Change]] = {}
+    todo: list[type[Change]] = [Change]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            out[sub.__name__] = sub
+            todo.append(sub)
+    return out
+
+
+def encode(items: list[Change]) -> str:
+    out = []
+    for c in items:
+        d: dict[str, Any] = {"t": type(c).__name__}
+        for f in dataclasses.fields(c):
+            v = getattr(c, f.name)
+            if isinstance(v, frozenset | set):
+                v = sorted(v)
+            elif isinstance(v, tuple):
+                v = list(v)
+            d[f.name] = v
+        out.append(d)
+    return json.dumps(out, separators=(",", ":"))
+
+
+def decode(text: str) -> list[Change]:
+    registry = _registry()
+    out: list[Change] = []
+    for d in json.loads(text):
+        cls = registry.get(d.pop("t"))
+        if cls is None:
+            continue  # a newer node's change type: nothing here subscribes to it
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            v = d.get(f.name)
+            kind = str(f.type)
+            if isinstance(v, list):
+                v = frozenset(v) if kind.startswith("frozenset") else tuple(v)
+            kwargs[f.name] = v
+        out.append(cls(**kwargs))
+    return out
+
+
+async def notify(tx: Tx, node: str) -> None:
+    payload = encode(tx.changes)
+    if len(payload) + len(node) + 1 > MAX_PAYLOAD:
+        now = int(time.time())
+        row = await tx.one(
+            "INSERT INTO change_log (created, payload) VALUES (%s, %s) RETURNING id", (now, payload)
+        )
+        assert row is not None
+        await tx.run("DELETE FROM change_log WHERE created < %s", (now - LOG_KEEP_SECONDS,))
+        payload = f"@{row[0]}"
+    await tx.run("SELECT pg_notify(%s, %s)", (CHANNEL, f"{node} {payload}"))
+
+
+class Listener:
+    """The LISTEN side: a task holding one connection, publishing other nodes' changes."""
+
+    def __init__(self, dsn: str, node: str, hub: ChangeHub, fetch: Callable[[int], Awaitable[str | None]]) -> None:
+        self.dsn = dsn
+        self.node = node
+        self.hub = hub
+        self.fetch = fetch  # a change_log row's payload, read on another connection
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self.received = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="courriel-store-listen")
+        await asyncio.wait_for(self._ready.wait(), 30)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}".encode())
+                    self._ready.set()
+                    delay = 0.1
+                    async for note in conn.notifies():
+                        await self._handle(note.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("store change listener: %s (reconnecting)", exc)
+            self._ready.set()  # start() must not hang on a database that is down
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _handle(self, payload: str) -> None:
+        node, _, body = payload.partition(" ")
+        if node == self.node:
+            return
+        if body.startswith("@"):
+            # Not on the listening connection: it is busy waiting for notifications.
+            text = await self.fetch(int(body[1:]))
+            if text is None:
+                log.warning("store change listener: change batch %s is gone", body)
+                return
+            body = text
+        try:
+            items = decode(body)
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("store change listener: bad payload: %s", exc)
+            return
+        self.received += 1
+        self.hub.publish(items)
+

@@ -1,0 +1,14 @@
+"""The webmail: server-rendered pages (Jinja2) and one small script of our own.
+
+- ``app``: the http part (routes under ``/``, ``/login``, ``/mail/...``, ``/static/...``) and
+  the security headers of every response.
+- ``common``: sessions checked, CSRF, typed errors turned into responses in one place.
+- ``sessions``: in-memory sessions (lost at restart), capabilities for the message frame.
+- ``login``, ``listing`` (folders, pages of the list, search), ``reader`` (a message, its
+  sandboxed body, its parts), ``compose`` (write, reply, forward, drafts, send), ``actions``
+  (flags, move, delete), ``live`` (Server-Sent Events from the store's change feed).
+- ``sanitize``: pure functions turning bodies into safe HTML.
+
+Everything goes through :class:`courriel.store.api.Store`; sending through
+:func:`courriel.delivery.submit.submit`.
+"""
