@@ -23,11 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.harness import CourrielServer
-
 from bench.pop3 import PASSWORD, PEER_CONF, USER, Dovecot, _fill, messages, retr_all
 from courriel.client.accounts import Account, Server
 from courriel.client.fetch import Quiet, pop3_fetch
+from tests.harness import CourrielServer
 
 
 def fetch_once(port: int, count: int, target: Path) -> float:

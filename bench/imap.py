@@ -28,9 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.harness import CourrielServer, free_port
-
 from bench.pop3 import PASSWORD, PEER_CONF, USER, VMAIL_UID, _fill, dovecot_binary, messages
+from tests.harness import CourrielServer, free_port
 
 APPENDED = b"From: a@example.test\r\nTo: u@bench.test\r\nSubject: appended\r\n\r\n" + (b"z" * 78 + b"\r\n") * 64
 

@@ -26,10 +26,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.harness import CourrielServer, free_port
-
 from bench.postfix_peer import PostfixPeer, available
 from bench.smtp import DOC, SIZE, SMTP_SOURCE, _cpu_seconds, _inbox_count
+from tests.harness import CourrielServer, free_port
 
 REPEAT = 3
 MARK_BEGIN = "<!-- bench/lmtp.py begin -->"

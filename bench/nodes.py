@@ -29,11 +29,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.harness import CourrielServer
-
 from bench.imap_load import _load
 from bench.pop3 import PASSWORD, USER, messages, process_cpu
 from bench.smtp import SIZE, SMTP_SOURCE, smtp_source
+from tests.harness import CourrielServer
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 MARK_BEGIN = "<!-- bench/nodes.py begin -->"

@@ -20,10 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.postfix_peer import POSTFIX, PostfixPeer, available
 from tests.harness import CourrielServer, free_port
 from tests.outbound.dnsserver import DnsServer
-
-from bench.postfix_peer import POSTFIX, PostfixPeer, available
 
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 POSTQUEUE = "/usr/sbin/postqueue"

@@ -33,10 +33,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.harness import CourrielServer, free_port
-
 from courriel.store.api import INBOX, NewMessage
 from courriel.store.sqlite.store import SQLiteStore
+from tests.harness import CourrielServer, free_port
 
 
 def _peers() -> Path:

@@ -30,11 +30,11 @@ import warnings
 from pathlib import Path
 
 from sievelib.managesieve import Client
-from tests.harness import CourrielServer, free_port
 
 from bench.pop3 import PEER_CONF, VMAIL_UID, dovecot_binary
 from bench.postfix_peer import PostfixPeer, available
 from bench.smtp import SIZE, SMTP_SOURCE, _cpu_seconds, smtp_source
+from tests.harness import CourrielServer, free_port
 
 REPEAT = 3
 CONCURRENCY = 10

@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.harness import CourrielServer, free_port
-
 from bench.postfix_peer import PostfixPeer, available
+from tests.harness import CourrielServer, free_port
 
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

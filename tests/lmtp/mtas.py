@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from bench.postfix_peer import PostfixPeer
-
 from tests.tools import unavailable
 
 MTAS = Path(os.environ.get("COURRIEL_MTAS", "/opt/courriel-mtas"))

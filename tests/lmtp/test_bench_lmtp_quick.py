@@ -4,7 +4,6 @@ LMTP, Postfix to Maildir and LMTP direct all run end to end (no timing asserted)
 from __future__ import annotations
 
 from bench import lmtp, postfix_peer
-
 from tests.tools import need, unavailable
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bench.postfix_peer import POSTFIX, PostfixPeer
 
+from bench.postfix_peer import POSTFIX, PostfixPeer
 from tests.harness import free_port
 from tests.lmtp import mtas
 from tests.lmtp.conftest import Lmtp, message, split_trace, wait_message

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bench import outbound
 from bench.postfix_peer import available
-
 from tests.tools import need, unavailable
 
 

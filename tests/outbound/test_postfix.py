@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bench.postfix_peer import PostfixPeer, available
 
+from bench.postfix_peer import PostfixPeer, available
 from tests.harness import CourrielServer, free_port
 from tests.outbound.conftest import outbound_env, queue_listing, wait_for
 from tests.outbound.dnsserver import DnsServer

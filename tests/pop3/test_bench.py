@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 from bench import pop3
-
 from tests.tools import need
 
 

@@ -4,7 +4,6 @@ script, Postfix, and Dovecot + Pigeonhole all deliver every message (no timing a
 from __future__ import annotations
 
 from bench import postfix_peer, sieve
-
 from tests.tools import need, unavailable
 
 

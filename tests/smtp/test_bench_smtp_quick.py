@@ -4,7 +4,6 @@ courriel and Postfix and every accepted message is stored (no timing asserted)."
 from __future__ import annotations
 
 from bench import postfix_peer, smtp
-
 from tests.tools import need, unavailable
 
 

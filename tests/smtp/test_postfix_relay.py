@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from bench.postfix_peer import PostfixPeer, available
 
+from bench.postfix_peer import PostfixPeer, available
 from tests.harness import CourrielServer, free_port
 from tests.smtp.conftest import inbox, split_trace, unique
 from tests.tools import need, unavailable

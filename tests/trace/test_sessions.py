@@ -26,7 +26,8 @@ APOP_SECRET = "Apop-Shared-Secret-9"
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CourrielServer]:
-    env = {"COURRIEL_TRACE_ENABLED_LISTENERS": "submission,imap,pop3"}
+    env = {"COURRIEL_TRACE_ENABLED_LISTENERS": "submission,imap,pop3,lmtp,managesieve",
+           "COURRIEL_MANAGESIEVE_ALLOW_PLAINTEXT_AUTH": "true"}
     with CourrielServer(tmp_path_factory.mktemp("trace"), users={ALICE: PW}, plaintext_auth=True, env=env) as s:
         asyncio.run(_set_apop(s.data))
         yield s
@@ -137,4 +138,68 @@ def test_pop3(srv: CourrielServer, login: str) -> None:
         assert any(t == f"APOP {ALICE} <redacted {len(digest)} octets>" for t in texts)
     else:
         assert f"PASS <redacted {len(PW)} octets>" in texts
+    secrets_absent(srv)
+
+
+def test_smtp_starttls_is_an_event(srv: CourrielServer) -> None:
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(srv.cert))
+    context.check_hostname = False
+    tap = Tap(srv.port("submission"))
+    with smtplib.SMTP("127.0.0.1", tap.port) as smtp:
+        smtp.starttls(context=context)
+        smtp.login(ALICE, PW)
+        smtp.send_message(message("over TLS"))
+    tap.join()
+    entries = transcript_of(traces(srv), tap.upstream_port)
+    texts = [e["text"] for e in entries]
+    started = next(i for i, t in enumerate(texts) if t.startswith("TLS started: TLSv1."))
+    assert texts[started - 1] == "TLS handshake" and texts[started - 2].startswith("220 ")
+    assert texts.index("STARTTLS") < started < next(i for i, t in enumerate(texts) if t.startswith("AUTH "))
+    assert "Subject: over TLS" in texts  # the plaintext inside TLS is transcribed, redacted
+    assert b"Subject: over TLS" not in tap.wire["c"]  # while the wire carried ciphertext
+    secrets_absent(srv)
+
+
+def test_lmtp(srv: CourrielServer) -> None:
+    tap = Tap(srv.port("lmtp"))
+    with smtplib.LMTP("127.0.0.1", tap.port) as lmtp:
+        lmtp.sendmail("sender@remote.test", [ALICE], message("via LMTP").as_bytes().replace(b"\n", b"\r\n"))
+    tap.join()
+    entries = transcript_of(traces(srv), tap.upstream_port)
+    check_against_wire(entries, tap.wire)
+    texts = [e["text"] for e in entries]
+    assert texts[1].startswith("220 ") and any(t.upper().startswith("LHLO ") for t in texts)
+    assert "Subject: via LMTP" in texts and any(t.startswith("<body: ") for t in texts)
+    secrets_absent(srv)
+
+
+def test_managesieve(srv: CourrielServer) -> None:
+    import socket
+
+    tap = Tap(srv.port("managesieve"))
+    token = base64.b64encode(f"\0{ALICE}\0{PW}".encode())
+    with socket.create_connection(("127.0.0.1", tap.port)) as sock:
+        f = sock.makefile("rb")
+
+        def until_status() -> bytes:
+            while True:
+                line = f.readline()
+                if line.startswith((b"OK", b"NO", b"BYE")) or not line:
+                    return line
+
+        until_status()
+        sock.sendall(b'AUTHENTICATE "PLAIN" "' + token + b'"\r\n')
+        assert until_status().startswith(b"OK")
+        sock.sendall(b'PUTSCRIPT "t" {5+}\r\nkeep;\r\n')
+        assert until_status().startswith(b"OK")
+        sock.sendall(b"LOGOUT\r\n")
+        until_status()
+    tap.join()
+    entries = transcript_of(traces(srv), tap.upstream_port)
+    check_against_wire(entries, tap.wire)
+    texts = [e["text"] for e in entries]
+    assert f'AUTHENTICATE "PLAIN" <redacted {len(token) + 2} octets>' in texts
+    assert f"authenticated as {ALICE}" in texts and "keep;" in texts
     secrets_absent(srv)

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from courriel.store.api import NewMessage, Store
 from courriel.webmail.sessions import ThreadListing
-from courriel.webmail.threads import group_threads, neighbours
+from courriel.webmail.threads import ThreadIndex, group_threads, neighbours
 from tests.conftest import BACKENDS, StoreRunner
 from tests.harness import CourrielServer
 from tests.webmail.browser import log_in, shot
@@ -96,6 +96,23 @@ def test_group_threads(rows: list[tuple[int, str, int]], order: list[str], uids:
             assert neighbours(listing, uid) == (latest[i - 1] if i else None,
                                                 latest[i + 1] if i + 1 < len(latest) else None)  # fmt: skip
     assert neighbours(listing, 99) == (None, None)
+
+
+@pytest.mark.parametrize(("rows", "order", "uids", "latest"), GROUPS)
+def test_thread_index_grows_by_arrivals(rows: list[tuple[int, str, int]], order: list[str], uids: list[list[int]],
+                                        latest: list[int]) -> None:  # fmt: skip
+    """Arrivals added to an index give what grouping everything at once gives; a listing
+    already handed out does not change."""
+    for cut in range(len(rows) + 1):
+        index = ThreadIndex()
+        index.add(rows[:cut])
+        before = index.listing(("before",))
+        snapshot = (list(before.order), [list(g) for g in before.uids], list(before.latest))
+        index.add(rows[cut:])
+        after = index.listing(("after",))
+        assert (after.order, after.uids, after.latest) == (order, [array("I", u) for u in uids], array("I", latest))
+        assert (before.order, [list(g) for g in before.uids], list(before.latest)) == snapshot
+        assert index.count == len(rows)
 
 
 # --- the store query, on every backend ---------------------------------------------------------

@@ -11,9 +11,9 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from courriel.jmap.args import bool_arg, ids_arg, int_arg
 from courriel.jmap.core import MAIL, Call, MethodError, invalid, method
@@ -277,7 +277,36 @@ def _quick_form(args: dict[str, Any]) -> tuple[int | None, bool] | None:
     return box, asc
 
 
-async def quick_query(call: Call, args: dict[str, Any]) -> list[str] | None:
+class EmailIds(Sequence[str]):
+    """Email ids over a list of content ids, made only for the slice a response shows (a
+    first listing of a large mailbox spares a string per Email)."""
+
+    def __init__(self, contents: list[int]) -> None:
+        self.contents = contents
+
+    def __len__(self) -> int:
+        return len(self.contents)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [email_id(c) for c in self.contents[i]]
+        return email_id(self.contents[i])
+
+    def __contains__(self, value: object) -> bool:
+        return (content_of(value) or -1) in self.contents
+
+    def index(self, value: object, start: int = 0, stop: int | None = None) -> int:
+        content = content_of(value)
+        if content is None:
+            raise ValueError(f"{value!r} is not in the list")
+        return self.contents.index(content, start, len(self.contents) if stop is None else stop)
+
+
+async def quick_query(call: Call, args: dict[str, Any]) -> EmailIds | None:
     """A plain listing answered from the store while the account index is not built yet (the
     first request after a start on a large account): one grouped SQL read of the copies'
     internal dates, in the order :func:`run_query` gives (ties: higher content id first).
@@ -291,14 +320,14 @@ async def quick_query(call: Call, args: dict[str, Any]) -> list[str] | None:
         rows.sort(key=lambda r: (r[1], -r[0]))
     else:
         rows.reverse()  # (received, content id) descending
-    return [email_id(c) for c, _ in rows]
+    return EmailIds([c for c, _ in rows])
 
 
 @method("Email/query", MAIL)
 async def email_query(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     acct = call.account
     state = await acct.state()
-    ids = await quick_query(call, args)
+    ids: Sequence[str] | None = await quick_query(call, args)
     if ids is None:
         _, ids = await run_query(call, args)
     position = args.get("position", 0) or 0

@@ -1,13 +1,13 @@
 """The conversation list: one row per thread (RFC 8474 THREADID), newest conversation first.
 
 A folder's threads come from one store query (``Store.thread_rows``: UID, THREADID, sort
-date of every message, answered by SQLite from the ``messages`` and ``contents`` rows, no
-message parsed); grouping 100,000 rows into threads and ordering them by their latest
+date of every message, answered from the ``messages`` and ``contents`` rows, no message
+parsed); grouping 100,000 rows into threads and ordering them by their latest
 message (RFC 5256 DATE, ties by UID) happens once per folder for all sessions
 (:class:`ThreadCache`); new mail then reads only the arrivals, a removal the folder again. A page
 then reads only its 50 threads: the flags of their messages (``Store.list_messages``) for
-the unread and flagged marks, and the records of at most :data:`RECORDS_PER_THREAD` latest
-messages per thread for the subject, date and participants.
+the unread and flagged marks, and the records of the latest message and at most
+:data:`RECORDS_PER_THREAD` last arrived per thread for the subject, date and participants.
 """
 
 from __future__ import annotations
@@ -178,14 +178,17 @@ async def page_threads(wm: Webmail, mailbox: Mailbox, listing: ThreadListing, pa
     start = (page - 1) * PAGE_SIZE
     ids = listing.order[start : start + PAGE_SIZE]
     groups = listing.uids[start : start + PAGE_SIZE]
+    latest = listing.latest[start : start + PAGE_SIZE]
     every = [uid for group in groups for uid in group]
     flags = {info.uid: info.flags for info in await wm.store.list_messages(mailbox.id, every)}
-    wanted = [uid for group in groups for uid in group[-RECORDS_PER_THREAD:]]
+    # The latest by date, and the last arrived (those of a long thread's row).
+    chosen = [{*group[-RECORDS_PER_THREAD:], last} for group, last in zip(groups, latest, strict=True)]
+    wanted = sorted(uid for uids in chosen for uid in uids)
     records = {rec.info.uid: rec for rec in await wm.store.get_records(mailbox.id, wanted)}
     out = []
-    for thread, group in zip(ids, groups, strict=True):
+    for thread, group, uids in zip(ids, groups, chosen, strict=True):
         present = [uid for uid in group if uid in flags]
-        recs = sorted((records[u] for u in group[-RECORDS_PER_THREAD:] if u in records),
+        recs = sorted((records[u] for u in uids if u in records),
                       key=lambda r: (r.sent_date or r.info.internal_date, r.info.uid))  # fmt: skip
         if not present or not recs:
             continue  # removed since the listing was cached: the next request rebuilds it

@@ -60,8 +60,9 @@ def account_received(c: sqlite3.Connection, user_id: int, mailbox_id: int | None
             "SELECT m.content_id, MIN(m.internal_date) FROM mailboxes b JOIN messages m ON m.mailbox_id = b.id"
             " WHERE b.user_id = ? GROUP BY m.content_id ORDER BY 2, 1"
         )
-        return [(r[0], float(r[1])) for r in c.execute(sql, (user_id,))]
-    rows: list[tuple[int, int]] = c.execute(
+        found: list[tuple[int, float]] = c.execute(sql, (user_id,)).fetchall()  # epoch seconds as integers
+        return found
+    rows: list[tuple[int, float]] = c.execute(
         "SELECT content_id, internal_date FROM messages WHERE mailbox_id = ?"
         " AND mailbox_id IN (SELECT id FROM mailboxes WHERE user_id = ?) ORDER BY internal_date, content_id",
         (mailbox_id, user_id),
@@ -73,12 +74,12 @@ def account_received(c: sqlite3.Connection, user_id: int, mailbox_id: int | None
         (user_id, mailbox_id, mailbox_id),
     ).fetchall()
     if elsewhere or len({r[0] for r in rows}) != len(rows):  # one entry per content, its earliest date
-        first: dict[int, int] = dict(elsewhere)
+        first: dict[int, float] = dict(elsewhere)
         for content, when in rows:
             if content not in first or when < first[content]:
                 first[content] = when
         rows = sorted(first.items(), key=lambda r: (r[1], r[0]))
-    return [(r[0], float(r[1])) for r in rows]
+    return rows
 
 
 def message_changes(c: sqlite3.Connection, user_id: int, since: int) -> tuple[list[CopyChange], bool]:
