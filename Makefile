@@ -22,8 +22,8 @@ PG_PROTOCOL_TESTS := tests/pop3/test_transcripts.py tests/smtp/test_transcripts.
 
 test: $(STAMP) lint
 	scripts/test-deps
-	$(BIN)/pytest -q -n 2
-	COURRIEL_TEST_BACKEND=postgres $(BIN)/pytest -q -n 2 $(PG_PROTOCOL_TESTS)
+	$(BIN)/pytest -q -n 2 --dist loadfile
+	COURRIEL_TEST_BACKEND=postgres $(BIN)/pytest -q -n 2 --dist loadfile $(PG_PROTOCOL_TESTS)
 
 test-postgres: $(STAMP)
 	scripts/test-deps

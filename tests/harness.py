@@ -111,7 +111,9 @@ class CourrielServer:
         # of the test process's private PostgreSQL cluster (tests/pg.py), released at exit.
         self.backend = os.environ.get("COURRIEL_TEST_BACKEND", "sqlite")
         self.pg_dsn: str | None = None
-        if self.backend == "postgres":
+        if env and "COURRIEL_STORE_DSN" in env:  # the test chose its store (tests/nodes)
+            self.backend = env.get("COURRIEL_STORE_BACKEND", "sqlite")
+        elif self.backend == "postgres":
             from tests.pg import cluster
 
             self.pg_dsn = cluster().fresh_dsn()

@@ -526,6 +526,10 @@ class TraceSection:
     max_bytes_per_session: int = 1024 * 1024
     max_total_bytes: int = 512 * 1024 * 1024
     retention_days: int = 7
+    #: Record message events (delivery, retrievals: the journey of any stored message).
+    message_events: bool = True
+    #: Delete message events older than this many days (0: keep them while the user exists).
+    event_retention_days: int = 0
 
     def validate(self) -> None:
         from courriel.proxy import parse_networks
@@ -537,6 +541,8 @@ class TraceSection:
         for name in ("max_bytes_per_session", "max_total_bytes", "retention_days"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"trace.{name}: must be positive")
+        if self.event_retention_days < 0:
+            raise ConfigError("trace.event_retention_days: must be 0 or positive")
 
 
 @dataclass

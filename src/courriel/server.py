@@ -162,6 +162,9 @@ async def serve(cfg: Config, only: set[str] | None = None, ready: Callable[[str]
         raise
     store = await open_store(cfg)
     ctx = Context(cfg, store)
+    from courriel.trace import events
+
+    events.RECORD = cfg.trace.message_events
     services: list[Service] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -201,6 +204,7 @@ async def serve(cfg: Config, only: set[str] | None = None, ready: Callable[[str]
                 await service.stop()
             except Exception:
                 log.exception("stopping %s", service.name)
+        await events.drain()  # the message events of the sessions just closed
         await store.close()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -48,7 +48,7 @@ def test_journey_through_two_servers(net: tuple[CourrielServer, CourrielServer],
                      smtp=(a.port("submission"), "starttls"), ca_file=a.cert)  # fmt: skip
     body = tmp_path / "body.txt"
     body.write_text("Hello Bob, this travels through two servers.\n")
-    mail.run("-a", "alice", "send", "--to", BOB, "--subject", "journey test", "--body", str(body), "--no-save")
+    mail.run("-a", "alice", "send", "--to", BOB, "--subject", "journey test", "--body", str(body))  # Sent copy kept
     try:
         data = wait_for(lambda: next((m for m in inbox(b, BOB) if b"Subject: journey test" in m), None), what="delivery")
     except AssertionError:
@@ -92,6 +92,17 @@ def test_journey_through_two_servers(net: tuple[CourrielServer, CourrielServer],
     a_files = [p.read_text() for p in (a.data / "traces").glob("*/*.jsonl")]
     assert any("outbound session" in t and f"queued as {hop['id']}" in t for t in a_files)
     assert not any("alice-Pw-1" in t or "Hello Bob" in t for t in a_files)
+
+    # On A, the journey of alice's Sent copy shows the hop as A made it: the MX its DNS lookup
+    # chose (mx.b.test), TLS, B's reply (a "relayed" message event of the outbound queue).
+    def sent_journey() -> dict[str, object] | None:
+        found = json.loads(a.cli("journey", ALICE, message_id, "--json").stdout)
+        return found if any(s.get("mx") for s in found["steps"]) else None
+
+    relayed = next(s for s in wait_for(sent_journey, what="the relayed event")["steps"] if s.get("mx"))
+    assert relayed["step"] == 2 and relayed["mx"].startswith("mx.b.test[127.0.0.1]"), relayed
+    assert relayed["for"] == BOB and relayed["reply"].startswith("250") and relayed["tls"] == "TLS"
+    assert "MX mx.b.test[127.0.0.1]" in a.cli("journey", ALICE, message_id).stdout
 
 
 def test_missing_message(net: tuple[CourrielServer, CourrielServer]) -> None:

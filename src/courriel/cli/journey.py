@@ -1,9 +1,9 @@
 """``courriel journey ADDR MESSAGE-ID``: the trip of one of ADDR's stored messages.
 
-Shows the five steps (① submission, ② each MTA hop, ③ local delivery, ④ POP3 and ⑤ IMAP
-retrievals) as a timeline with the delays between them, TLS and authentication, and the
-transcript of each step this server recorded (see `courriel trace` and [trace] in the
-configuration). ``--json`` prints the same as JSON (the webmail's journey page uses it).
+Shows the five steps (① submission, ② each MTA hop, ③ local delivery with the mailboxes and
+Sieve actions, ④ POP3 and ⑤ IMAP retrievals: every one, with time, client and protocol) as a
+timeline with the delays between them, TLS and authentication, and the transcript of each
+step this server recorded (see `courriel trace` and [trace] in the configuration). ``--json`` prints the same as JSON (the webmail's journey page uses it).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from courriel.cli.admin import with_store
 from courriel.cli.main import CommandError, data_dir
 from courriel.store.api import Store
+from courriel.trace.events import journey_events
 
 
 def register(sub: Any) -> None:
@@ -44,7 +45,8 @@ async def find_journey(store: Store, address: str, message_id: str, traces: Any)
             data = (await store.read_messages(m.mailbox_id, [m.uid])).get(m.uid)
             if data is None or mailbox is None:
                 continue
-            return build(data, user.address, mailbox.name, m.internal_date, traces)
+            events = await journey_events(store, user.id, m.content_id, m.message_id or "")
+            return build(data, user.address, mailbox.name, m.internal_date, traces, events)
     return None
 
 

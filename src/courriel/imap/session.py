@@ -47,6 +47,7 @@ from courriel.store.changes import (
     MessageAdded,
     MessagesExpunged,
 )
+from courriel.trace.events import Retrievals
 
 if TYPE_CHECKING:
     from courriel.imap.notify import NotifyState
@@ -89,7 +90,7 @@ class Entry:
 class Session:
     __slots__ = (
         "_counted", "address", "compressed", "condstore", "conn", "feed", "feeds", "notify", "out", "qresync",
-        "rev2", "selected", "settings", "state", "store", "table", "user_id", "utf8", "wake",
+        "retrievals", "rev2", "selected", "settings", "state", "store", "table", "user_id", "utf8", "wake",
     )  # fmt: skip
 
     def __init__(self, conn: Connection, settings: ImapSettings, table: dict[str, Entry]) -> None:
@@ -112,6 +113,7 @@ class Session:
         self.out = bytearray()
         self.wake = asyncio.Event()
         self._counted = False
+        self.retrievals = Retrievals.for_session(settings.ctx, "IMAP", conn)  # message events
 
     # --- output --------------------------------------------------------------------------
     async def flush(self) -> None:
@@ -197,6 +199,8 @@ class Session:
             self.close_selected()
             self.detach()
             self.settings.release_user(self)
+            if self.retrievals is not None:
+                self.retrievals.close()
 
     async def _next_command(self) -> bytes | None:
         """The next command; with NOTIFY set, notifications go out while the client is quiet

@@ -42,13 +42,14 @@ class Entry:
     size: int
     deleted: bool = False  # marked by DELE in this session
     gone: bool = False  # expunged by another session since login
+    content_id: int = 0  # the stored message (message events)
 
 
 class Maildrop:
     def __init__(self, store: Store, mailbox: Mailbox, infos: Sequence[MessageInfo]) -> None:
         self.store = store
         self.mailbox = mailbox
-        self.entries = [Entry(i.uid, i.size) for i in infos]
+        self.entries = [Entry(i.uid, i.size, content_id=i.content_id) for i in infos]
         self._by_uid = {e.uid: e for e in self.entries}
         self._cache: dict[int, bytes] = {}  # read ahead, by UID
         self._window = 1

@@ -39,6 +39,7 @@ from courriel.pop3.protocol import (
 )
 from courriel.server import Context
 from courriel.store.api import Credentials, StoreError
+from courriel.trace.events import Retrievals
 
 log = logging.getLogger("courriel.pop3")
 
@@ -75,6 +76,7 @@ class Session:
         self._loop = asyncio.get_running_loop()
         self._active = self._loop.time()  # when the client last sent or took data
         self._idle: asyncio.TimerHandle | None = None
+        self.retrievals = Retrievals.for_session(ctx, "POP3", conn)  # message events
 
     # --- I/O ---------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -162,6 +164,8 @@ class Session:
             if self.maildrop is not None:
                 self.maildrop.close()  # a dropped connection removes nothing
                 self.maildrop = None
+            if self.retrievals is not None:
+                self.retrievals.close()
         if not self.conn.writer.is_closing():
             await self.conn.writer.drain()
 
@@ -384,12 +388,18 @@ class Session:
 
     async def cmd_retr(self, cmd: Command) -> None:
         data = await self.drop.read(cmd.numbers[0])
+        self._retrieved(cmd.numbers[0], peek=False)
         self.send(message_response(f"{len(data)} octets", data))
 
     async def cmd_top(self, cmd: Command) -> None:
         n, lines = cmd.numbers
         data = await self.drop.read(n)
+        self._retrieved(n, peek=True)
         self.send(message_response("top of message follows", top(data, lines)))
+
+    def _retrieved(self, number: int, peek: bool) -> None:
+        if self.retrievals is not None:
+            self.retrievals.note(self.drop.mailbox.user_id, self.drop.entry(number).content_id, peek)
 
     async def cmd_dele(self, cmd: Command) -> None:
         n = cmd.numbers[0]

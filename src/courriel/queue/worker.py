@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,11 +40,13 @@ from courriel.queue.tlsrpt import TlsRecorder, TlsReporter, classify_tls_error
 from courriel.server import Context
 from courriel.store.api import (
     AppendTarget,
+    MessageEvent,
     QueuedMessage,
     QueuedRecipient,
     QueueRecipient,
     RecipientUpdate,
 )
+from courriel.trace import events
 
 log = logging.getLogger("courriel.outbound")
 
@@ -183,6 +186,7 @@ class Outbound:
                     outcome = await client.send(env)
                     replies = {r.address: outcome.replies.get(r.address, Reply(451, "4.4.0 no reply")) for r in job.rcpts}
                     await self._record(job, replies, client.peer, outcome)
+                    self._relayed(job, data, client, replies)
                 except SmtpClientError as exc:
                     await self._record(job, {r.address: Reply(exc.code, exc.text) for r in job.rcpts}, client.peer,
                                        Outcome())  # fmt: skip
@@ -192,6 +196,31 @@ class Outbound:
         finally:
             if client is not None:
                 await client.quit()
+
+    def _relayed(self, job: Job, data: bytes, client: SmtpClient, replies: dict[str, Reply]) -> None:
+        """A "relayed" message event for the sender's journey (courriel.trace.events): which MX
+        took it, with or without TLS, and its reply. Keyed by the Message-ID (the queued copy
+        is not a stored message); only for mail an authenticated user submitted."""
+        sender = job.msg.auth_user
+        accepted = sorted(a for a, r in replies.items() if r.code // 100 == 2)
+        if not sender or not accepted or not events.enabled(self.ctx):
+            return
+        message_id = events.message_id_of(data)
+        if not message_id:
+            return
+        details = {
+            "message_id": message_id, "mx": client.peer, "tls": client.tls, "recipients": accepted,
+            "reply": replies[accepted[0]].line, "queue_id": job.msg.id,
+        }  # fmt: skip
+        store = self.ctx.store
+
+        async def make() -> list[MessageEvent]:
+            user = await store.get_user(sender)
+            if user is None:
+                return []
+            return [MessageEvent(user.id, 0, time.time(), "relayed", "SMTP", client.peer, details)]
+
+        events.write_later_from(store, make())
 
     async def _connect(self, dest: Route, policy: Policy | None = None) -> SmtpClient:
         errors: list[str] = []

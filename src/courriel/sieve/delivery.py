@@ -32,12 +32,15 @@ from courriel.sieve.validate import Script, compile_script
 from courriel.store.api import (
     INBOX,
     AlreadyExists,
+    Appended,
     AppendTarget,
     Flag,
+    MessageEvent,
     QueueRecipient,
     Store,
     StoreError,
 )
+from courriel.trace import events
 
 log = logging.getLogger("courriel.sieve")
 
@@ -101,6 +104,7 @@ class _Plan:
     targets: list[AppendTarget] = field(default_factory=list)
     outgoing: list[tuple[bytes, str, str]] = field(default_factory=list)  # data, mail_from, rcpt
     ereject: str | None = None
+    actions: list[str] = field(default_factory=list)  # what the script did (message events)
 
 
 def _flags(names: Sequence[str]) -> tuple[Flag, frozenset[str]]:
@@ -136,7 +140,16 @@ async def _plan(
     except SieveRuntimeError as exc:
         log.error("sieve: %s: script failed, message kept in INBOX: %s", rcpt.address, exc)
         plan.targets.append(fallback)
+        plan.actions.append("keep (script failed)")
         return plan
+    plan.actions += ["keep" if f.mailbox.upper() == INBOX else f"fileinto {f.mailbox}" for f in out.fileinto]
+    if out.implicit_keep:
+        plan.actions.append("keep")
+    plan.actions += [f"redirect {a}" for a in out.redirects]
+    if out.discarded:
+        plan.actions.append("discard")
+    if out.reject is not None:
+        plan.actions.append("ereject" if out.ereject else "reject")
     for item in out.fileinto:
         plan.targets.append(await _target(store, rcpt, item, known))
     if out.implicit_keep:
@@ -160,11 +173,15 @@ async def _plan(
         reason = vacation_skip_reason(msg, mail_from, rcpt.address, out.vacation)
         if reason is not None:
             log.info("sieve: %s: no vacation reply to %s: %s", rcpt.address, mail_from or "<>", reason)
+            plan.actions.append(f"vacation (no reply: {reason})")
         elif await store.vacation_due(
             rcpt.user_id, vacation_handle(out.vacation), mail_from, vacation_days(out.vacation) * 86400
         ):
             reply = vacation_reply(msg, mail_from, rcpt.address, out.vacation, hostname)
             plan.outgoing.append((reply, "", mail_from))  # RFC 5230 §5.1: null envelope sender
+            plan.actions.append("vacation")
+        else:
+            plan.actions.append("vacation (already replied)")
     log.info(
         "sieve: %s: fileinto=%s keep=%s redirect=%d reject=%s vacation=%s",
         rcpt.address, [f.mailbox for f in out.fileinto], out.implicit_keep, len(out.redirects),
@@ -213,16 +230,19 @@ async def deliver(
     targets: list[AppendTarget] = []
     outgoing: list[tuple[bytes, str, str]] = []
     erejects: list[tuple[str, str]] = []  # (recipient, reason)
+    decided: list[tuple[int, list[int], list[str]]] = []  # (user, mailbox ids, actions): message events
     for rcpt in local:
         script = await cache.get(store, rcpt.user_id)
         if script is None:
             targets.append(await _junk_or_inbox(store, rcpt, junk))
+            decided.append((rcpt.user_id, [targets[-1].mailbox_id], ["keep (no Sieve script)"]))
             continue
         try:
             plan = await _plan(store, rcpt, data, mail_from, script, junk, hostname)
         except StoreError as exc:
             log.error("sieve: %s: %s; message kept in INBOX", rcpt.address, exc)
-            plan = _Plan([AppendTarget(rcpt.inbox_id)])
+            plan = _Plan([AppendTarget(rcpt.inbox_id)], actions=["keep (script failed)"])
+        decided.append((rcpt.user_id, [t.mailbox_id for t in plan.targets], plan.actions))
         targets += plan.targets
         outgoing += plan.outgoing
         if plan.ereject is not None:
@@ -235,12 +255,36 @@ async def deliver(
             body = rejection_notice(_strip_return_path(data), mail_from, address, reason, hostname)
             outgoing.append((body, "", mail_from))
     if targets:
-        await store.deliver(data, _dedupe(targets), mail_from=mail_from or None)
+        appended = await store.deliver(data, _dedupe(targets), mail_from=mail_from or None)
+        if events.RECORD:  # after the commit, in the background: informative, not acknowledged
+            events.write_later_from(store, _delivered_events(store, appended, decided, junk))
     for body, sender, rcpt_to in outgoing:
         try:
             await store.enqueue(body, sender, [QueueRecipient(rcpt_to)], source="sieve")
         except StoreError as exc:
             log.error("sieve: queueing a message to %s failed: %s", rcpt_to, exc)
+
+
+async def _delivered_events(
+    store: Store, appended: Sequence[Appended], decided: Sequence[tuple[int, list[int], list[str]]], junk: bool
+) -> list[MessageEvent]:
+    """One "delivered" event per recipient that got a copy: its mailboxes and Sieve actions."""
+    content = {a.mailbox_id: a.content_id for a in appended}
+    names: dict[int, str] = {}
+    out = []
+    for user_id, mailbox_ids, actions in decided:
+        stored = [m for m in dict.fromkeys(mailbox_ids) if m in content]
+        if not stored:
+            continue  # discarded, redirected or rejected: no copy to tell about
+        for m in stored:
+            if m not in names:
+                box = await store.get_mailbox_by_id(m)
+                names[m] = box.name if box is not None else f"#{m}"
+        out.append(events.delivered(
+            user_id, content[stored[0]], protocol="", client="",
+            mailboxes=[names[m] for m in stored], actions=actions, junk=junk,
+        ))  # fmt: skip
+    return out
 
 
 def _dedupe(targets: list[AppendTarget]) -> list[AppendTarget]:

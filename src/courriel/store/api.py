@@ -25,6 +25,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from courriel.store.changes import ChangeHub
 
@@ -467,6 +468,21 @@ class MailboxChange:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """A fact in a stored message's journey (courriel.trace.events): ``kind`` "delivered",
+    "retrieved" or "relayed", ``time`` in Unix seconds, ``details`` a JSON object."""
+
+    user_id: int
+    content_id: int
+    time: float
+    kind: str
+    protocol: str = ""
+    client: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int = 0  # assigned by the store
+
+
+@dataclass(frozen=True, slots=True)
 class AccessToken:
     """A bearer token for the HTTP APIs; the secret itself is never stored, only its hash."""
 
@@ -865,3 +881,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def token_user(self, token_hash: bytes) -> User | None:
         """The (enabled) user a token hash belongs to, or None."""
+
+    # --- message events (journeys) ----------------------------------------------------------
+    @abc.abstractmethod
+    async def add_message_events(self, events: Sequence[MessageEvent]) -> None:
+        """Record events in one write, not fsynced on its own (informative, not acknowledged
+        data); events of users that no longer exist are dropped."""
+
+    @abc.abstractmethod
+    async def message_events(self, user_id: int, content_id: int) -> list[MessageEvent]:
+        """The user's events about one content, oldest first."""
+
+    @abc.abstractmethod
+    async def prune_message_events(self, before: float) -> int:
+        """Delete events older than ``before`` (Unix time); returns how many."""

@@ -5,11 +5,13 @@ transcripts show.
 an authenticated protocol (``ESMTPA``/``ESMTPSA``, RFC 3848) or courriel's
 ``(authenticated as ...)`` comment; ② each MTA-to-MTA hop: the other ``Received`` fields,
 oldest first (RFC 5321 §4.4), with their TLS comment; ③ local delivery on this server: the
-mailbox, the message's internal date and the Authentication-Results it got (RFC 8601);
-④ POP3 and ⑤ IMAP retrievals: sessions of the user recorded in the transcripts
-(courriel.trace) whose server lines carry this message's header (the transcripts keep the
-header section of each fetched message). A hop links to its transcript when one of this
-server's transcripts shows its ``queued as ID`` reply.
+mailbox, the message's internal date and the Authentication-Results it got (RFC 8601), with
+the mailboxes and Sieve actions of its "delivered" message event (courriel.trace.events);
+④ POP3 and ⑤ IMAP retrievals: the "retrieved" message events (every session, traced or
+not), plus sessions of the user recorded in the transcripts (courriel.trace) whose server
+lines carry this message's header (the transcripts keep the header section of each fetched
+message); an event links to the transcript of its session when there is one. A hop links to
+its transcript when one of this server's transcripts shows its ``queued as ID`` reply.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from __future__ import annotations
 import email.utils
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from courriel.mime import parse_message, unfold
+from courriel.store.api import MessageEvent
 from courriel.trace.explain import parse_authentication_results
 
 CIRCLED = {1: "①", 2: "②", 3: "③", 4: "④", 5: "⑤"}
@@ -89,7 +93,18 @@ def _client(entries: list[dict[str, Any]]) -> str:
     return m.group(1) if m else ""
 
 
-def build(data: bytes, address: str, mailbox: str, internal_date: datetime, traces: Path | None) -> dict[str, Any]:
+#: Slack (seconds) when matching an event's time with a transcript's span.
+_SLACK = 2.0
+
+
+def build(
+    data: bytes,
+    address: str,
+    mailbox: str,
+    internal_date: datetime,
+    traces: Path | None,
+    events: Sequence[MessageEvent] = (),
+) -> dict[str, Any]:
     parsed = parse_message(data)
     message_id = parsed.message_id or ""
     received = [parse_received(v) for n, v in parsed.headers if n.lower() == "received"]
@@ -124,7 +139,8 @@ def build(data: bytes, address: str, mailbox: str, internal_date: datetime, trac
         if name.lower() == "authentication-results":
             ar = parse_authentication_results(value)
             results += [f"{x['method']}={x['result']}" for x in ar["results"]]
-    steps.append({
+    delivered = next((e for e in events if e.kind == "delivered"), None)
+    step3: dict[str, Any] = {
         "step": 3,
         "title": "local delivery",
         "time": internal_date,
@@ -133,7 +149,18 @@ def build(data: bytes, address: str, mailbox: str, internal_date: datetime, trac
         "recipient": address,
         "authentication": results,
         "transcript": None,
-    })
+    }
+    if delivered is not None:
+        boxes = [str(m) for m in delivered.details.get("mailboxes", [])]
+        step3["mailboxes"] = boxes
+        step3["actions"] = [str(a) for a in delivered.details.get("actions", [])]
+        step3["junk"] = delivered.details.get("junk")
+        if boxes:
+            step3["mailbox"] = boxes[0]
+        if mailbox not in boxes:
+            step3["now_in"] = mailbox  # moved since
+    steps.append(step3)
+    traced: list[dict[str, Any]] = []
     if message_id:
         pattern = re.compile(rf"^message-id:\s*<?{re.escape(message_id)}>?\s*$", re.I)
         for path, entries in sessions:
@@ -147,7 +174,7 @@ def build(data: bytes, address: str, mailbox: str, internal_date: datetime, trac
             if hit is None:
                 continue
             pop = listener.startswith("pop3")
-            steps.append({
+            traced.append({
                 "step": 4 if pop else 5,
                 "title": f"retrieval by {'POP3' if pop else 'IMAP'}",
                 "time": datetime.fromtimestamp(float(hit["t"]), UTC),
@@ -155,7 +182,48 @@ def build(data: bytes, address: str, mailbox: str, internal_date: datetime, trac
                 "client": _client(entries),
                 "tls": next((e["text"] for e in entries if e["dir"] == "event" and e["text"].startswith("TLS")), None),
                 "transcript": str(path),
+                "span": (float(entries[0]["t"]), float(entries[-1]["t"])),
             })
+    for e in events:
+        if e.kind != "retrieved" or e.protocol not in ("POP3", "IMAP"):
+            continue
+        pop = e.protocol == "POP3"
+        step = {
+            "step": 4 if pop else 5,
+            "title": f"retrieval by {e.protocol}",
+            "time": datetime.fromtimestamp(e.time, UTC),
+            "protocol": e.protocol,
+            "client": e.client,
+            "peek": bool(e.details.get("peek")),
+            "tls": None,
+            "transcript": None,
+        }
+        # The transcript of the same session, when it was traced: same protocol and client,
+        # the event's time within the recorded span.
+        for t in traced:
+            lo, hi = t["span"]
+            if t["protocol"] == e.protocol and t["client"] == e.client and lo - _SLACK <= e.time <= hi + _SLACK:
+                step["tls"], step["transcript"] = t["tls"], t["transcript"]
+                traced.remove(t)
+                break
+        steps.append(step)
+    for e in events:
+        if e.kind != "relayed":
+            continue
+        # Step ② as the relaying courriel saw it: the MX its DNS lookup chose, TLS, the reply.
+        steps.append({
+            "step": 2,
+            "title": "relayed to the recipient's MX",
+            "time": datetime.fromtimestamp(e.time, UTC),
+            "from": "", "ip": "", "by": str(e.details.get("mx", "")), "protocol": "ESMTP",
+            "id": str(e.details.get("queue_id", "")), "tls": "TLS" if e.details.get("tls") else None,
+            "auth": None, "for": ", ".join(str(r) for r in e.details.get("recipients", [])),
+            "mx": str(e.details.get("mx", "")), "reply": str(e.details.get("reply", "")),
+            "transcript": None,
+        })  # fmt: skip
+    for t in traced:  # traced sessions from before the events were recorded
+        del t["span"]
+        steps.append(t)
     order = {id(s): i for i, s in enumerate(steps)}
     steps[len(received) + 1 :] = sorted(steps[len(received) + 1 :], key=lambda s: (s["time"], order[id(s)]))
     previous: datetime | None = None
@@ -197,12 +265,20 @@ def step_details(s: dict[str, Any]) -> list[str]:
         if s.get("id"):
             bits.append(f"id {s['id']}")
         out.append(", ".join(str(b) for b in bits))
+        if s.get("mx"):
+            out.append(f"MX {s['mx']} for {s.get('for') or '?'}: {s.get('reply') or ''}".rstrip(": "))
     elif s["step"] == 3:
-        out.append(f"into {s['recipient']}'s mailbox {s['mailbox']}" + (f" on {s['by']}" if s.get("by") else ""))
+        boxes = ", ".join(s.get("mailboxes") or [s["mailbox"]])
+        out.append(f"into {s['recipient']}'s mailbox {boxes}" + (f" on {s['by']}" if s.get("by") else ""))
+        if s.get("actions"):
+            out.append("actions: " + "; ".join(s["actions"]) + (" (judged junk)" if s.get("junk") else ""))
+        if s.get("now_in"):
+            out.append(f"now in {s['now_in']}")
         if s.get("authentication"):
             out.append("checks: " + " ".join(s["authentication"]))
     else:
-        out.append(f"{s['protocol']} client {s.get('client') or '?'}" + (f", {s['tls']}" if s.get("tls") else ""))
+        peek = " (peek)" if s.get("peek") else ""
+        out.append(f"{s['protocol']}{peek} client {s.get('client') or '?'}" + (f", {s['tls']}" if s.get("tls") else ""))
     return out
 
 

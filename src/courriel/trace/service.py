@@ -19,6 +19,7 @@ from typing import Any
 
 from courriel import net
 from courriel.server import Context
+from courriel.store.api import StoreError
 from courriel.trace.recorder import ACTIVE, Entry, Tracer
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,13 @@ class TraceService:
                     log.info("trace: %d expired transcripts removed", removed)
             except OSError as exc:
                 log.warning("trace: expiring transcripts: %s", exc)
+            if cfg.event_retention_days:
+                try:
+                    pruned = await self.ctx.store.prune_message_events(time.time() - cfg.event_retention_days * 86400)
+                    if pruned:
+                        log.info("trace: %d message events older than %d days removed", pruned, cfg.event_retention_days)
+                except StoreError as exc:
+                    log.warning("trace: pruning message events: %s", exc)
             await asyncio.sleep(3600)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -26,6 +26,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from courriel.trace.events import journey_events, message_id_of
 from courriel.trace.journey import CIRCLED, build, duration_text, step_details
 from courriel.trace.service import traces_dir
 from courriel.web.app import WebPart
@@ -81,7 +82,8 @@ class JourneyPages:
         data = (await store.read_messages(mailbox.id, [uid])).get(uid)
         if not infos or data is None:
             return PlainTextResponse("no such message\n", 404, headers=HEADERS)
-        found = build(data, address, mailbox.name, infos[0].internal_date, traces_dir(self.ctx.cfg.data_dir))
+        events = await journey_events(store, user_id, infos[0].content_id, message_id_of(data))
+        found = build(data, address, mailbox.name, infos[0].internal_date, traces_dir(self.ctx.cfg.data_dir), events)
         return found, mailbox
 
     async def page(self, request: Request) -> Response:

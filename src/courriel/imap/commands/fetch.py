@@ -49,6 +49,14 @@ def _sets_seen(att: FetchAtt) -> bool:
     return att.name in _SETS_SEEN or (att.name in ("BODY[]", "BINARY[]") and not att.peek)
 
 
+def _retrieves(att: FetchAtt) -> bool:
+    """A retrieval for the message events: the message, its text or one of its parts
+    (BODY[], BODY.PEEK[TEXT], BINARY[2], RFC822...), not a header section alone."""
+    if att.name in ("RFC822", "RFC822.TEXT"):
+        return True
+    return att.name in ("BODY[]", "BINARY[]") and att.section is not None and att.section.text in ("", "TEXT")
+
+
 def _needs_body(att: FetchAtt) -> bool:
     return att.name.startswith(("RFC822", "BODY[", "BINARY")) and att.name != "RFC822.SIZE"
 
@@ -107,6 +115,8 @@ async def fetch(s: Session, cmd: Command) -> str:
         await _from_infos(s, sel, uids, atts)
         return f"{cmd.name} completed"
     with_body = any(_needs_body(a) for a in atts)
+    retrieval = [a for a in atts if _retrieves(a)] if s.retrievals is not None else []
+    peek = all(a.peek for a in retrieval)
     for i in range(0, len(uids), BATCH):
         records = await s.store.get_records(sel.id, uids[i : i + BATCH])
         for rec in records:
@@ -115,6 +125,8 @@ async def fetch(s: Session, cmd: Command) -> str:
                 continue
             data = await s.store.read_message(rec.blob) if with_body else b""
             s.out += b"* %d FETCH (%s)\r\n" % (seq, _record_items(sel, rec, atts, data))
+            if retrieval and s.retrievals is not None:
+                s.retrievals.note(s.user_id, rec.info.content_id, peek)
             await s.maybe_flush()
     return f"{cmd.name} completed"
 

@@ -14,7 +14,8 @@ operation.
 
 Changes: the operation's typed changes are sent with ``pg_notify`` inside the transaction
 (PostgreSQL delivers notifications at commit, in commit order, to every node's listener;
-see :mod:`.feed`) and published to this process's :class:`ChangeHub` right after COMMIT.
+see :mod:`.feed`) and published to this process's :class:`ChangeHub` after COMMIT, once the
+listener has seen the batch come back (``barrier``: earlier batches of other nodes first).
 To keep the local feed in commit order per user, an asyncio lock per user (striped) is
 taken just before COMMIT and released after the publish: a second operation on the same
 user cannot commit before the first published, since it waits on the first one's row lock
@@ -85,6 +86,9 @@ class Database:
         self.hub = hub
         self.bytea = bytea
         self.node = feed.node_id()
+        self.seq = 0  # batch numbers of this node's notifications
+        #: set by the store: wait until a batch's notification came back (feed.Listener.barrier)
+        self.barrier: Callable[[int], Awaitable[None]] | None = None
         self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             dsn,
             min_size=min(2, pool_size),
@@ -186,11 +190,15 @@ class Database:
                         outcomes.append((fut, True, result, tx))
                         all_changes.extend(tx.changes)
                     if all_changes:
-                        await feed.notify(Tx(conn, self.bytea, all_changes), self.node)
+                        self.seq += 1
+                        seq = self.seq
+                        await feed.notify(Tx(conn, self.bytea, all_changes), self.node, seq)
                         for stripe in sorted({c.user_id % STRIPES for c in all_changes}):
                             await locks.enter_async_context(self._stripes[stripe])
                 # committed
                 if all_changes:
+                    if self.barrier is not None:
+                        await self.barrier(seq)
                     self.hub.publish(all_changes)
         except Exception as exc:  # the batch did not commit: run each operation on its own
             log.debug("store batch failed (%s): retrying its operations alone", exc)
@@ -227,11 +235,15 @@ class Database:
                 async with conn.transaction():
                     result = await op(tx)
                     if tx.changes:
-                        await feed.notify(tx, self.node)
+                        self.seq += 1
+                        seq = self.seq
+                        await feed.notify(tx, self.node, seq)
                         for stripe in sorted({c.user_id % STRIPES for c in tx.changes}):
                             await locks.enter_async_context(self._stripes[stripe])
                 # committed
                 if tx.changes:
+                    if self.barrier is not None:
+                        await self.barrier(seq)
                     self.hub.publish(tx.changes)
             if tx.dead_blobs and self.on_dead_blobs is not None:
                 self.on_dead_blobs(tx.dead_blobs)

@@ -4,8 +4,14 @@ A committed batch of typed changes travels as ``NOTIFY courriel_changes, '<node>
 (PostgreSQL delivers notifications at commit, in commit order). A payload too large for
 NOTIFY (8000 bytes) is written to ``change_log`` in the same transaction and the
 notification carries ``<node> @<id>``; listeners read the row. Each node skips its own
-notifications (it published them locally after its commit) and hands the others to its
-:class:`ChangeHub`, so IMAP IDLE on one node sees mail delivered by another.
+notifications and hands the others to its :class:`ChangeHub`, so IMAP IDLE on one node sees
+mail delivered by another.
+
+Order across nodes: a node publishes its own batch locally only once its listener has
+received that batch's notification (:meth:`Listener.barrier`; each payload carries the node's
+batch number). Every batch another node committed earlier has then been received and
+published before it, so each node's feed follows the global commit order — an IMAP session
+on node B never learns of UID 14 (committed on B) before UID 12 (committed earlier on A).
 
 If the listening connection drops, the listener reconnects; changes committed meanwhile
 are not replayed (sessions reload a mailbox whose row is newer than their index).
@@ -84,7 +90,7 @@ def decode(text: str) -> list[Change]:
     return out
 
 
-async def notify(tx: Tx, node: str) -> None:
+async def notify(tx: Tx, node: str, seq: int = 0) -> None:
     payload = encode(tx.changes)
     if len(payload) + len(node) + 1 > MAX_PAYLOAD:
         now = int(time.time())
@@ -94,7 +100,7 @@ async def notify(tx: Tx, node: str) -> None:
         assert row is not None
         await tx.run("DELETE FROM change_log WHERE created < %s", (now - LOG_KEEP_SECONDS,))
         payload = f"@{row[0]}"
-    await tx.run("SELECT pg_notify(%s, %s)", (CHANNEL, f"{node} {payload}"))
+    await tx.run("SELECT pg_notify(%s, %s)", (CHANNEL, f"{node}#{seq} {payload}"))
 
 
 class Listener:
@@ -108,6 +114,9 @@ class Listener:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.received = 0
+        self.connected = False
+        self.own = 0  # the highest batch number of this node seen come back
+        self._moved = asyncio.Event()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="courriel-store-listen")
@@ -128,6 +137,7 @@ class Listener:
             try:
                 async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}".encode())
+                    self.connected = True
                     self._ready.set()
                     delay = 0.1
                     async for note in conn.notifies():
@@ -136,13 +146,33 @@ class Listener:
                 raise
             except Exception as exc:
                 log.warning("store change listener: %s (reconnecting)", exc)
+            self.connected = False
+            self._moved.set()  # waiters in barrier() stop waiting for a lost connection
             self._ready.set()  # start() must not hang on a database that is down
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
+    async def barrier(self, seq: int, timeout: float = 2.0) -> None:
+        """Wait until this node's batch ``seq`` came back through LISTEN (so every batch
+        committed before it has been published here); not when the listener is down."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.own < seq and self.connected:
+            self._moved.clear()
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                log.warning("store change listener: own batch %d not back after %.0f s", seq, timeout)
+                return
+            try:
+                await asyncio.wait_for(self._moved.wait(), left)
+            except TimeoutError:
+                continue
+
     async def _handle(self, payload: str) -> None:
-        node, _, body = payload.partition(" ")
+        token, _, body = payload.partition(" ")
+        node, _, seq = token.partition("#")
         if node == self.node:
+            self.own = max(self.own, int(seq or 0))
+            self._moved.set()
             return
         if body.startswith("@"):
             # Not on the listening connection: it is busy waiting for notifications.

@@ -134,30 +134,79 @@ async def _insert_rows(
     return uids
 
 
-async def insert_content(
-    tx: Tx, blob: str, data: bytes | None, s: ContentSummary, refs: int, mail_from: str | None
-) -> int:
-    # One round trip: the bytes (bytea mode), the content row and its full-text row.
-    row = await tx.one(
-        ("WITH b AS (INSERT INTO blob_data (blob, data) SELECT %s, %s WHERE %s),"
-         " c AS (INSERT INTO contents (blob, size, refs, mail_from, sent_date, envelope, body, subject,"
-         " base_subject, from_cf, to_cf, cc_cf, bcc_cf, subject_cf, sort_from, sort_to, sort_cc,"
-         " display_from, display_to, message_id, in_reply_to, refs_header, headers, preview,"
-         " has_attachment, thread_id)"
-         " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id),"
-         " t AS (INSERT INTO contents_text (content_id, head, body) SELECT id, %s, %s FROM c)"
-         " SELECT id FROM c"),
-        (blob, data if data is not None else b"", data is not None, *(clean(v) if isinstance(v, str) else v for v in (
+_CONTENT_CTE = (
+    "WITH b AS (INSERT INTO blob_data (blob, data) SELECT %s, %s WHERE %s),"
+    " c AS (INSERT INTO contents (blob, size, refs, mail_from, sent_date, envelope, body, subject,"
+    " base_subject, from_cf, to_cf, cc_cf, bcc_cf, subject_cf, sort_from, sort_to, sort_cc,"
+    " display_from, display_to, message_id, in_reply_to, refs_header, headers, preview,"
+    " has_attachment, thread_id)"
+    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id),"
+    " t AS (INSERT INTO contents_text (content_id, head, body) SELECT id, %s, %s FROM c)"
+)
+
+# One delivery to one mailbox in one round trip (the owner is locked and its MODSEQ taken
+# before): the content rows, UIDNEXT advanced under the mailbox row lock, the message row.
+# The statements of a WITH share one snapshot, so the message row's sort columns come from
+# the parameters, not from the contents row inserted beside it. No UID (NULL) when the
+# mailbox is not selectable or its UID space is exhausted.
+_DELIVER_ONE = (
+    _CONTENT_CTE + ","
+    " m AS (UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = %s, messages = messages + 1,"
+    " unseen = unseen + %s, deleted = deleted + %s, size = size + %s"
+    " WHERE id = %s AND NOT noselect AND uidnext <= %s RETURNING uidnext - 1 AS uid, uidvalidity),"
+    " i AS (INSERT INTO messages (mailbox_id, uid, content_id, modseq, flags, keywords, size, internal_date,"
+    " savedate, created_modseq, sort_date, sort_subject)"
+    " SELECT %s::bigint, m.uid, c.id, %s::bigint, %s::int, %s::text, %s::bigint, %s::bigint, %s::bigint,"
+    " %s::bigint, %s::bigint, %s::text FROM m, c)"
+    " SELECT c.id, m.uid, m.uidvalidity FROM c LEFT JOIN m ON true"
+)
+
+
+def _content_args(blob: str, data: bytes | None, s: ContentSummary, refs: int, mail_from: str | None) -> list[Any]:
+    return [
+        blob, data if data is not None else b"", data is not None, *(clean(v) if isinstance(v, str) else v for v in (
             blob, s.size, refs, mail_from, s.sent_date, s.envelope, s.body, s.subject,
             s.base_subject, s.from_cf, s.to_cf, s.cc_cf, s.bcc_cf, s.subject_cf, s.sort_from,
             s.sort_to, s.sort_cc, s.display_from, s.display_to, s.message_id, s.in_reply_to,
             s.refs_header, s.headers, s.preview, s.has_attachment,
             thread_key(s.refs_header, s.in_reply_to, s.message_id),
-        )), clean(s.head_text.casefold()), clean(s.body_text.casefold())),
-    )  # fmt: skip
+        )), clean(s.head_text.casefold()), clean(s.body_text.casefold()),
+    ]  # fmt: skip
+
+
+async def insert_content(
+    tx: Tx, blob: str, data: bytes | None, s: ContentSummary, refs: int, mail_from: str | None
+) -> int:
+    # One round trip: the bytes (bytea mode), the content row and its full-text row.
+    row = await tx.one(_CONTENT_CTE + " SELECT id FROM c", _content_args(blob, data, s, refs, mail_from))
     assert row is not None
     content_id = int(row[0])
     return content_id
+
+
+async def _deliver_one(
+    tx: Tx, blob: str, data: bytes | None, s: ContentSummary, t: AppendTarget, user_id: int, modseq: int,
+    internal_date: int, mail_from: str | None,
+) -> Appended:  # fmt: skip
+    flags, kw, now = int(t.flags), encode_keywords(t.keywords), int(time.time())
+    sort_date = s.sent_date if s.sent_date is not None else internal_date
+    row = await tx.one(
+        _DELIVER_ONE,
+        [
+            *_content_args(blob, data, s, 1, mail_from),
+            modseq, 0 if flags & Flag.SEEN else 1, 1 if flags & Flag.DELETED else 0, s.size, t.mailbox_id, MAX_UID,
+            t.mailbox_id, modseq, flags, kw, s.size, internal_date, now, modseq, sort_date, clean(s.base_subject),
+        ],
+    )  # fmt: skip
+    assert row is not None
+    if row[1] is None:  # say why (the savepoint or transaction is rolled back)
+        cur = await tx.one("SELECT uidnext FROM mailboxes WHERE id = %s AND NOT noselect", (t.mailbox_id,))
+        if cur is None:
+            raise NotFound("no such mailbox")
+        raise StoreError("mailbox UID space exhausted")
+    uid = int(row[1])
+    tx.changes.append(MessageAdded(user_id, modseq, t.mailbox_id, uid, flags, decode_keywords(kw), s.size))
+    return Appended(t.mailbox_id, int(row[2]), uid, modseq, int(row[0]))
 
 
 async def deliver(
@@ -193,6 +242,10 @@ async def deliver(
         users = sorted(set(owners.values()))
         await lock_users(tx, users)
         modseqs = {u: await next_modseq(tx, u) for u in users}
+    if len(targets) == 1 and not (check and any(quotas.get(owners[ids[0]], (1, 1)))):
+        t = targets[0]
+        user_id = owners[t.mailbox_id]
+        return [await _deliver_one(tx, blob, data, summary, t, user_id, modseqs[user_id], internal_date, mail_from)]
     content_id = await insert_content(tx, blob, data, summary, len(targets), mail_from)
     now = int(time.time())
     out = []

@@ -36,6 +36,7 @@ from courriel.store.api import (
     Mailbox,
     MailboxChange,
     MailboxSnapshot,
+    MessageEvent,
     MessageInfo,
     MessageRecord,
     NewMessage,
@@ -55,6 +56,7 @@ from courriel.store.blobs import BlobStore
 from courriel.store.changes import ChangeHub, SubscriptionChanged
 from courriel.store.content import ContentSummary, summarize
 from courriel.store.postgres import accounts, accountsync, extras, schema
+from courriel.store.postgres import events as event_ops
 from courriel.store.postgres import messages as msg_ops
 from courriel.store.postgres.check import check_invariants
 from courriel.store.postgres.db import Database, Tx
@@ -83,6 +85,7 @@ class PostgresStore(Store):
         self.db = Database(dsn, self.changes, bytea=self.files is None, pool_size=pool_size)
         self.db.on_dead_blobs = self._unlink
         self.listener = Listener(dsn, self.db.node, self.changes, self._change_batch)
+        self.db.barrier = self.listener.barrier  # local feed in global commit order (feed.py)
         self._closed = False
 
     @classmethod
@@ -660,6 +663,18 @@ class PostgresStore(Store):
     async def token_user(self, token_hash: bytes) -> User | None:
         user_id = await self.db.read(lambda tx: accountsync.token_user_id(tx, token_hash))
         return None if user_id is None else await self.get_user_by_id(user_id)
+
+    # --- message events (journeys) ----------------------------------------------------------
+    async def add_message_events(self, events: Sequence[MessageEvent]) -> None:
+        if events:
+            batch = list(events)
+            await self.db.write(lambda tx: event_ops.add(tx, batch))
+
+    async def message_events(self, user_id: int, content_id: int) -> list[MessageEvent]:
+        return await self.db.read(lambda tx: event_ops.of(tx, user_id, content_id))
+
+    async def prune_message_events(self, before: float) -> int:
+        return await self.db.write(lambda tx: event_ops.prune(tx, before))
 
 
 def _alias_address(address: str) -> str:

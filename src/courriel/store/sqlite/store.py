@@ -31,6 +31,7 @@ from courriel.store.api import (
     Mailbox,
     MailboxChange,
     MailboxSnapshot,
+    MessageEvent,
     MessageInfo,
     MessageRecord,
     NewMessage,
@@ -50,6 +51,7 @@ from courriel.store.blobs import BlobStore
 from courriel.store.changes import ChangeHub, SubscriptionChanged
 from courriel.store.content import searchable_text, summarize
 from courriel.store.sqlite import accounts, accountsync, db, fulltext
+from courriel.store.sqlite import events as event_ops
 from courriel.store.sqlite import messages as msg_ops
 from courriel.store.sqlite import metadata as meta_ops
 from courriel.store.sqlite import queue as queue_ops
@@ -678,6 +680,19 @@ class SQLiteStore(Store):
     async def token_user(self, token_hash: bytes) -> User | None:
         user_id = await self._readers.run(lambda c: accountsync.token_user_id(c, token_hash))
         return None if user_id is None else await self.get_user_by_id(user_id)
+
+    # --- message events (journeys) ----------------------------------------------------------
+    async def add_message_events(self, events: Sequence[MessageEvent]) -> None:
+        if events:
+            batch = list(events)
+            await self._writer.submit(lambda tx: event_ops.add(tx, batch), durable=False)
+
+    async def message_events(self, user_id: int, content_id: int) -> list[MessageEvent]:
+        return await self._readers.run(lambda c: event_ops.of(c, user_id, content_id))
+
+    async def prune_message_events(self, before: float) -> int:
+        n: int = await self._writer.submit(lambda tx: event_ops.prune(tx, before), durable=False)
+        return n
 
 
 def _alias_address(address: str) -> str:
