@@ -105,8 +105,18 @@ class HAProxy:
 
     def command(self, cmd: str) -> str:
         """A command on the stats socket (``show servers state``, ``disable server ...``)."""
-        with socket.socket(socket.AF_UNIX) as s:
-            s.connect(str(self.stats))
+        deadline = time.monotonic() + 15
+        while True:  # haproxy may accept on its ports a moment before its stats socket exists
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(str(self.stats))
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                s.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        with s:
             s.sendall(cmd.encode() + b"\n")
             out = b""
             while chunk := s.recv(65536):

@@ -28,6 +28,14 @@ class Tap:
     def _run(self) -> None:
         client, _ = self.listener.accept()
         server = socket.create_connection(("127.0.0.1", self.target_port))
+        try:
+            self._relay(client, server)
+        finally:
+            client.close()
+            server.close()
+            self.listener.close()
+
+    def _relay(self, client: socket.socket, server: socket.socket) -> None:
         self.upstream_port = server.getsockname()[1]
         self.ready.set()
         ends = {client: (server, "c"), server: (client, "s")}
@@ -38,7 +46,10 @@ class Tap:
                 break
             for sock in readable:
                 other, d = ends[sock]
-                data = sock.recv(65536)
+                try:
+                    data = sock.recv(65536)
+                except ConnectionResetError:  # a side closed with unread data: the end, as EOF
+                    data = b""
                 if not data:
                     open_ends.discard(sock)
                     try:
@@ -47,10 +58,10 @@ class Tap:
                         pass
                     continue
                 self.wire[d] += data
-                other.sendall(data)
-        client.close()
-        server.close()
-        self.listener.close()
+                try:
+                    other.sendall(data)
+                except OSError:  # the other side is gone
+                    open_ends.discard(other)
 
     def join(self) -> None:
         self.thread.join(30)

@@ -19,6 +19,7 @@ against the mailbox row read by SELECT and read again when another process chang
 from __future__ import annotations
 
 import asyncio
+import logging
 from array import array
 from bisect import bisect_left
 from collections import OrderedDict
@@ -42,6 +43,8 @@ Listener = Callable[[Sequence[Change]], None]
 IDLE_FEEDS = 32
 _SEEN_MAP = bytes(0 if not (i & Flag.SEEN) else 1 for i in range(256))
 
+
+log = logging.getLogger("courriel.imap")
 
 class MailboxIndex:
     __slots__ = (
@@ -95,6 +98,11 @@ class MailboxIndex:
             if isinstance(ch, MessageAdded):
                 if ch.uid > (added[-1].uid if added else self.last_uid):
                     added.append(ch)
+                elif not added and self.position(ch.uid) < 0:
+                    # A UID below ones already known, never seen: a change that arrived out of
+                    # commit order (another node's). Reload from the store rather than miss it.
+                    log.warning("imap: mailbox %d: UID %d arrived after higher ones; reloading", self.id, ch.uid)
+                    self.valid = False
                 continue
             if added:
                 self._add(added)
