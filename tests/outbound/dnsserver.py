@@ -54,10 +54,17 @@ class DnsServer:
                 if reply is not None:
                     self.request.sendall(struct.pack("!H", len(reply)) + reply)
 
-        self.udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Udp)
-        port = self.udp.server_address[1]
         socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", port), Tcp)
+        for attempt in range(50):  # UDP and TCP on one port: the TCP one may be taken already
+            self.udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Udp)
+            port = self.udp.server_address[1]
+            try:
+                self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", port), Tcp)
+                break
+            except OSError:
+                self.udp.server_close()
+                if attempt == 49:
+                    raise
         self.port = port
         self.address = f"127.0.0.1:{port}"
 

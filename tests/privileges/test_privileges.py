@@ -20,6 +20,7 @@ import pytest
 from courriel.config import build_config
 from courriel.privileges import PrivilegeError, chown_tree, prebind, release, resolve, take
 from tests.harness import CourrielServer
+from tests.tools import unavailable
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (CI runs the tests as root)")
 
@@ -56,7 +57,7 @@ def python_for_nobody(shared_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict
         return {}
     system = Path("/usr/bin/python3")
     if not system.exists():
-        pytest.skip("the interpreter is unreadable to nobody and there is no /usr/bin/python3")
+        unavailable("the interpreter is unreadable to nobody and there is no /usr/bin/python3")
     site_dir = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
     boot = shared_dir / "boot"
     boot.mkdir()
@@ -129,7 +130,7 @@ def test_prebind_only_low_ports_and_take_once() -> None:
     env = {"COURRIEL_IMAP_LISTEN": f"127.0.0.1:{high_port}", "COURRIEL_SMTP_LISTEN": f"127.0.0.1:{port or 1}"}
     cfg = build_config({}, env=env)
     if os.geteuid() != 0:
-        pytest.skip("binding below 1024 needs root")
+        unavailable("binding below 1024 needs root")
     try:
         assert prebind(cfg) == [("127.0.0.1", port)]
         socks = take("127.0.0.1", port)
