@@ -6,10 +6,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.harness import CourrielServer
+from tests.tools import unavailable
 from tests.webmail.helpers import ARTIFACTS, base_url
 
 CHROMIUM = "/usr/bin/chromium"
@@ -19,10 +19,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 def chromium_path() -> str:
     if os.path.exists(CHROMIUM):
         return CHROMIUM
-    if os.environ.get("CI") == "true":
-        pytest.fail("chromium is missing (scripts/debian-packages.txt; run scripts/test-deps)")
-    pytest.skip("chromium is not installed (scripts/test-deps installs it)")
-    raise AssertionError  # unreachable: skip raises
+    unavailable("chromium is not installed (scripts/debian-packages.txt; scripts/test-deps installs it)")
 
 
 @contextmanager
