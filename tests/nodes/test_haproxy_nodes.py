@@ -12,8 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.harness import CourrielServer
 from tests.nodes.cluster import running_nodes, wait_refused
 from tests.proxy.haproxy import Frontend, HAProxy
@@ -64,11 +62,6 @@ async def _stored_subjects(node: CourrielServer) -> list[str]:
         await store.close()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, issue 12 open: under load an IMAP session on node B can miss a message another "
-    "node committed (the store has it; B's session view does not) — seen about one run in three in CI",
-)
 def test_clients_keep_working_through_haproxy_when_a_node_dies(tmp_path: Path) -> None:
     env = {
         "COURRIEL_SERVER_TRUSTED_PROXIES": PROXY_SOURCE,

@@ -76,11 +76,6 @@ def test_smtp_on_a_reaches_idle_on_b(pair: list[CourrielServer]) -> None:
         assert b"cross-node" in next(iter(fetched.values()))[b"BODY[HEADER.FIELDS (SUBJECT)]"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, issue 12 open: under load an IMAP session on node B can miss a message another "
-    "node committed (the store has it; B's session view does not) — seen about one run in three in CI",
-)
 def test_concurrent_appends_on_both_nodes(pair: list[CourrielServer]) -> None:
     a, b = pair
     setup = _imap(a)

@@ -14,8 +14,11 @@ operation.
 
 Changes: the operation's typed changes are sent with ``pg_notify`` inside the transaction
 (PostgreSQL delivers notifications at commit, in commit order, to every node's listener;
-see :mod:`.feed`) and published to this process's :class:`ChangeHub` after COMMIT, once the
-listener has seen the batch come back (``barrier``: earlier batches of other nodes first).
+see :mod:`.feed`). The batch is registered in :attr:`Database.unpublished` before COMMIT and
+published to this process's :class:`ChangeHub` by the listener when its notification comes
+back, in the order the listener receives them (so own and other nodes' batches interleave
+in commit order); the writer waits for that (``barrier``) and publishes the batch itself
+only when the listener is down or late (:meth:`Database.publish_own`).
 To keep the local feed in commit order per user, an asyncio lock per user (striped) is
 taken just before COMMIT and released after the publish: a second operation on the same
 user cannot commit before the first published, since it waits on the first one's row lock
@@ -89,6 +92,8 @@ class Database:
         self.seq = 0  # batch numbers of this node's notifications
         #: set by the store: wait until a batch's notification came back (feed.Listener.barrier)
         self.barrier: Callable[[int], Awaitable[None]] | None = None
+        #: this node's batches committed (or committing) and not yet published, by number
+        self.unpublished: dict[int, list[Change]] = {}
         self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             dsn,
             min_size=min(2, pool_size),
@@ -172,6 +177,7 @@ class Database:
     async def _run_batch(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], bool, Any, Tx]] = []
         alone: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        seq = 0
         try:
             async with self.pool.connection() as conn, contextlib.AsyncExitStack() as locks:
                 all_changes: list[Change] = []
@@ -195,12 +201,13 @@ class Database:
                         await feed.notify(Tx(conn, self.bytea, all_changes), self.node, seq)
                         for stripe in sorted({c.user_id % STRIPES for c in all_changes}):
                             await locks.enter_async_context(self._stripes[stripe])
+                        self.unpublished[seq] = all_changes
                 # committed
                 if all_changes:
-                    if self.barrier is not None:
-                        await self.barrier(seq)
-                    self.hub.publish(all_changes)
+                    await self._published(seq)
         except Exception as exc:  # the batch did not commit: run each operation on its own
+            if seq:
+                self.unpublished.pop(seq, None)
             log.debug("store batch failed (%s): retrying its operations alone", exc)
             for op, fut in batch:
                 await self._resolve_alone(op, fut)
@@ -217,6 +224,20 @@ class Database:
         for op, fut in alone:
             await self._resolve_alone(op, fut)
 
+    def publish_own(self, seq: int) -> None:
+        """Publish this node's batch ``seq`` locally, once: called by the listener when its
+        notification comes back, or by the writer when the listener is down or late."""
+        changes = self.unpublished.pop(seq, None)
+        if changes is not None:
+            self.hub.publish(changes)
+
+    async def _published(self, seq: int) -> None:
+        """After COMMIT: wait until the listener published batch ``seq`` (in the global commit
+        order); publish it here if the listener is down or did not see it in time."""
+        if self.barrier is not None and seq in self.unpublished:
+            await self.barrier(seq)
+        self.publish_own(seq)
+
     async def _write_alone(self, op: Op[T]) -> T:
         for attempt in range(RETRIES):
             try:
@@ -231,20 +252,25 @@ class Database:
     async def _attempt(self, op: Op[T]) -> T:
         async with self.pool.connection() as conn:
             tx = Tx(conn, self.bytea)
+            seq = 0
             async with contextlib.AsyncExitStack() as locks:
-                async with conn.transaction():
-                    result = await op(tx)
-                    if tx.changes:
-                        self.seq += 1
-                        seq = self.seq
-                        await feed.notify(tx, self.node, seq)
-                        for stripe in sorted({c.user_id % STRIPES for c in tx.changes}):
-                            await locks.enter_async_context(self._stripes[stripe])
+                try:
+                    async with conn.transaction():
+                        result = await op(tx)
+                        if tx.changes:
+                            self.seq += 1
+                            seq = self.seq
+                            await feed.notify(tx, self.node, seq)
+                            for stripe in sorted({c.user_id % STRIPES for c in tx.changes}):
+                                await locks.enter_async_context(self._stripes[stripe])
+                            self.unpublished[seq] = tx.changes
+                except BaseException:
+                    if seq:
+                        self.unpublished.pop(seq, None)
+                    raise
                 # committed
-                if tx.changes:
-                    if self.barrier is not None:
-                        await self.barrier(seq)
-                    self.hub.publish(tx.changes)
+                if seq:
+                    await self._published(seq)
             if tx.dead_blobs and self.on_dead_blobs is not None:
                 self.on_dead_blobs(tx.dead_blobs)
             return result

@@ -7,11 +7,14 @@ notification carries ``<node> @<id>``; listeners read the row. Each node skips i
 notifications and hands the others to its :class:`ChangeHub`, so IMAP IDLE on one node sees
 mail delivered by another.
 
-Order across nodes: a node publishes its own batch locally only once its listener has
-received that batch's notification (:meth:`Listener.barrier`; each payload carries the node's
-batch number). Every batch another node committed earlier has then been received and
-published before it, so each node's feed follows the global commit order — an IMAP session
-on node B never learns of UID 14 (committed on B) before UID 12 (committed earlier on A).
+Order across nodes: a node's own batches are published locally by its listener too, when
+their notification comes back (each payload carries the node's batch number; the writer
+registered the batch before COMMIT and waits in :meth:`Listener.barrier`). The listener
+handles notifications one at a time in the order PostgreSQL delivers them, so each node's
+feed follows the global commit order — an IMAP session on node B never learns of UID 14
+(committed on B) before UID 12 (committed earlier on A). Publishing own batches from the
+writer after the barrier was not enough: the listener could go on to publish a later batch
+of another node before the writer's coroutine ran again.
 
 If the listening connection drops, the listener reconnects; changes committed meanwhile
 are not replayed (sessions reload a mailbox whose row is newer than their index).
@@ -106,11 +109,19 @@ async def notify(tx: Tx, node: str, seq: int = 0) -> None:
 class Listener:
     """The LISTEN side: a task holding one connection, publishing other nodes' changes."""
 
-    def __init__(self, dsn: str, node: str, hub: ChangeHub, fetch: Callable[[int], Awaitable[str | None]]) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        node: str,
+        hub: ChangeHub,
+        fetch: Callable[[int], Awaitable[str | None]],
+        publish_own: Callable[[int], None] | None = None,
+    ) -> None:
         self.dsn = dsn
         self.node = node
         self.hub = hub
         self.fetch = fetch  # a change_log row's payload, read on another connection
+        self.publish_own = publish_own  # publishes this node's batch n (Database.publish_own)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.received = 0
@@ -152,7 +163,7 @@ class Listener:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def barrier(self, seq: int, timeout: float = 2.0) -> None:
+    async def barrier(self, seq: int, timeout: float = 10.0) -> None:
         """Wait until this node's batch ``seq`` came back through LISTEN (so every batch
         committed before it has been published here); not when the listener is down."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -171,7 +182,10 @@ class Listener:
         token, _, body = payload.partition(" ")
         node, _, seq = token.partition("#")
         if node == self.node:
-            self.own = max(self.own, int(seq or 0))
+            n = int(seq or 0)
+            if self.publish_own is not None:
+                self.publish_own(n)  # here, in LISTEN order (see the module's docstring)
+            self.own = max(self.own, n)
             self._moved.set()
             return
         if body.startswith("@"):

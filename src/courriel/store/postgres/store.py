@@ -29,6 +29,7 @@ from courriel.store.api import (
     CopyChange,
     Credentials,
     Domain,
+    EmailSubmissionRecord,
     Flag,
     FlagMode,
     FlagResult,
@@ -51,6 +52,7 @@ from courriel.store.api import (
     StoreStats,
     Usage,
     User,
+    WebSession,
 )
 from courriel.store.blobs import BlobStore
 from courriel.store.changes import ChangeHub, SubscriptionChanged
@@ -58,10 +60,12 @@ from courriel.store.content import ContentSummary, summarize
 from courriel.store.postgres import accounts, accountsync, extras, schema
 from courriel.store.postgres import events as event_ops
 from courriel.store.postgres import messages as msg_ops
+from courriel.store.postgres import submissions as submission_ops
+from courriel.store.postgres import websessions as web_ops
 from courriel.store.postgres.check import check_invariants
 from courriel.store.postgres.db import Database, Tx
 from courriel.store.postgres.feed import Listener
-from courriel.store.postgres.search import search_sql
+from courriel.store.postgres.search import search_sql, sort_values_sql
 from courriel.store.sqlite.rows import (
     INFO_COLS,
     MAILBOX_COLS,
@@ -84,7 +88,7 @@ class PostgresStore(Store):
         self.files = BlobStore(blob_dir) if blob_dir is not None else None
         self.db = Database(dsn, self.changes, bytea=self.files is None, pool_size=pool_size)
         self.db.on_dead_blobs = self._unlink
-        self.listener = Listener(dsn, self.db.node, self.changes, self._change_batch)
+        self.listener = Listener(dsn, self.db.node, self.changes, self._change_batch, self.db.publish_own)
         self.db.barrier = self.listener.barrier  # local feed in global commit order (feed.py)
         self._closed = False
 
@@ -165,7 +169,9 @@ class PostgresStore(Store):
         secrets_ = await asyncio.to_thread(passwords.derive, password)
 
         async def op(tx: Tx) -> None:
-            await accounts.set_secrets(tx, await accounts.user_id_of(tx, address), secrets_)
+            user_id = await accounts.user_id_of(tx, address)
+            await accounts.set_secrets(tx, user_id, secrets_)
+            await web_ops.delete_user(tx, user_id)  # a new password ends the webmail sessions
 
         await self.db.write(op)
 
@@ -511,6 +517,12 @@ class PostgresStore(Store):
         sql, args = search_sql(mailbox_id, key, keys)
         return [int(r[0]) for r in await self.db.all(sql, args)]
 
+    async def sort_values(
+        self, mailbox_id: int, keys: Sequence[SortKey], since_uid: int = 1
+    ) -> list[tuple[int | str, ...]] | None:
+        sql, args = sort_values_sql(mailbox_id, keys, since_uid)
+        return [tuple(r) for r in await self.db.all(sql, args)]
+
     async def thread_rows(self, mailbox_id: int, since_uid: int = 1) -> list[tuple[int, str, int]]:
         # contents.thread_id and messages.sort_date are kept at delivery.
         rows = await self.db.all(
@@ -675,6 +687,51 @@ class PostgresStore(Store):
 
     async def prune_message_events(self, before: float) -> int:
         return await self.db.write(lambda tx: event_ops.prune(tx, before))
+
+    # --- webmail sessions -------------------------------------------------------------------
+    async def add_web_session(
+        self, user_id: int, token_hash: bytes, secret: str, created: float, expires: float,
+        client_ip: str = "", user_agent: str = "",
+    ) -> WebSession:  # fmt: skip
+        return await self.db.write(
+            lambda tx: web_ops.add(tx, user_id, token_hash, secret, created, expires, client_ip, user_agent)
+        )
+
+    async def web_session(self, token_hash: bytes) -> WebSession | None:
+        return await self.db.read(lambda tx: web_ops.by_hash(tx, token_hash))
+
+    async def web_session_by_id(self, session_id: int) -> WebSession | None:
+        return await self.db.read(lambda tx: web_ops.by_id(tx, session_id))
+
+    async def list_web_sessions(self, user_id: int) -> list[WebSession]:
+        return await self.db.read(lambda tx: web_ops.of_user(tx, user_id))
+
+    async def touch_web_sessions(self, seen: Sequence[tuple[int, float]]) -> None:
+        if seen:
+            batch = list(seen)
+            await self.db.write(lambda tx: web_ops.touch(tx, batch))
+
+    async def delete_web_session(self, session_id: int) -> None:
+        await self.db.write(lambda tx: web_ops.delete(tx, session_id))
+
+    async def delete_web_sessions(self, user_id: int) -> int:
+        return await self.db.write(lambda tx: web_ops.delete_user(tx, user_id))
+
+    async def prune_web_sessions(self, idle_before: float, now: float) -> int:
+        return await self.db.write(lambda tx: web_ops.prune(tx, idle_before, now))
+
+    # --- JMAP EmailSubmission records ---------------------------------------------------------
+    async def add_email_submission(self, record: EmailSubmissionRecord) -> int:
+        return await self.db.write(lambda tx: submission_ops.add(tx, record))
+
+    async def email_submissions(self, user_id: int, tombstones: bool = False) -> list[EmailSubmissionRecord]:
+        return await self.db.read(lambda tx: submission_ops.of(tx, user_id, tombstones))
+
+    async def update_email_submission(self, user_id: int, submission_id: str, delivery: dict[str, Any]) -> int:
+        return await self.db.write(lambda tx: submission_ops.update(tx, user_id, submission_id, delivery))
+
+    async def destroy_email_submissions(self, user_id: int, ids: Sequence[str]) -> list[str]:
+        return await self.db.write(lambda tx: submission_ops.destroy(tx, user_id, ids))
 
 
 def _alias_address(address: str) -> str:
