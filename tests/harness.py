@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,7 +34,11 @@ def _port_block() -> range:
             ephemeral_low = int(fh.read().split()[0])
     except (OSError, ValueError, IndexError):
         ephemeral_low = 32768
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        # Not under xdist: the ports above the workers' blocks, shared by any test processes
+        # started by hand at the same time (each starts at its own random place in it).
+        return range(26000, max(ephemeral_low, 26500))
     index = int(worker[2:]) if worker[2:].isdigit() else 0
     width = 2000
     start = 10000 + (index % 8) * width
@@ -41,7 +46,7 @@ def _port_block() -> range:
 
 
 _BLOCK = _port_block()
-_next = 0
+_next = 0 if os.environ.get("PYTEST_XDIST_WORKER") else random.randrange(len(_BLOCK))
 
 
 def free_port() -> int:
