@@ -8,6 +8,7 @@ import asyncio
 from bench import (
     client_fetch,
     imap,
+    imap_append,
     imap_load,
     imap_scale,
     imap_sync,
@@ -22,6 +23,7 @@ from bench import (
     store_postgres,
     trace,
     webmail,
+    webmail_sessions,
 )
 
 
@@ -35,6 +37,7 @@ def main() -> None:
     lmtp.run(quick=args.quick)
     imap.run(quick=args.quick)
     imap_scale.run(quick=args.quick)
+    imap_append.run(quick=args.quick)
     imap_load.run(quick=args.quick)
     imap_sync.run(quick=args.quick)
     pop3.run(quick=args.quick)
@@ -43,6 +46,7 @@ def main() -> None:
     outbound.run(quick=args.quick)
     nodes.run(quick=args.quick)
     webmail.run(quick=args.quick)
+    webmail_sessions.run(quick=args.quick)
     jmap.run(quick=args.quick)
     trace.run(quick=args.quick)
 

@@ -11,6 +11,8 @@ millisecond, is itself the median of 5 in each round):
 LOGIN + SELECT, SELECT alone, UID FETCH 1:* (FLAGS), FETCH of the last 50 (UID FLAGS
 RFC822.SIZE ENVELOPE BODYSTRUCTURE), UID SEARCH FROM / SUBJECT / UNSEEN / BODY,
 SORT (DATE) and SORT (SUBJECT) (Dovecot: its own SORT), STORE 1:1000 +FLAGS (\\Seen), APPEND.
+Each round's SORTs follow the previous round's APPEND: courriel's cached sort orders
+(courriel.imap.sortcache) place that message first, as they would with new mail.
 """
 
 from __future__ import annotations

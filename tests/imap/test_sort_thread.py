@@ -126,3 +126,43 @@ def test_ordered_subject_table() -> None:
     msgs = [_m(1, 3, "b", None), _m(2, 1, "a", None), _m(3, 2, "b", None), _m(4, 4, "a", None)]
     assert render(ordered_subject(msgs)) == b"(2 4)(3 1)"
     assert re.fullmatch(rb"(\(\d+\))+", render(ordered_subject([_m(i, i, str(i), None) for i in range(1, 5)])))
+
+
+def _sort_line(out: list[bytes]) -> bytes:
+    return next(line for line in out if line.startswith(b"* SORT") or line.startswith(b"* ESEARCH"))
+
+
+def test_sort_after_changes_in_each_session_view(server: CourrielServer) -> None:
+    """The whole-mailbox orders are cached per mailbox (courriel.imap.sortcache): a message
+    appended with a key in the middle and an expunge show at once in the session that made
+    them, and in another session only once announced (its own message numbers meanwhile)."""
+    port = server.port("imap")
+    a, b = Raw(port), Raw(port)
+    a.login(USER)
+    b.login(USER)
+    box = _box(a)
+    b.ok(f"s SELECT {box}")
+    for raw in (a, b):
+        assert raw.ok("a UID SORT (SUBJECT) UTF-8 ALL")[0] == b"* SORT 3 5 1 2 4\r\n"
+        assert raw.ok("b SORT (REVERSE SUBJECT) UTF-8 ALL")[0] == b"* SORT 1 2 4 3 5\r\n"
+    data = _msg("Re: agenda", "Wed, 03 Jan 2024 10:00:00 +0000", "f@t")  # UID 6, between 5 and 1
+    a.ok(f"c APPEND {box} {{{len(data)}+}}\r\n".encode() + data)
+    assert a.ok("d UID SORT (SUBJECT) UTF-8 ALL")[0] == b"* SORT 3 5 6 1 2 4\r\n"
+    assert a.ok("e SORT (DATE) UTF-8 ALL")[0] == b"* SORT 3 1 2 6 4 5\r\n"
+    # b was not told of UID 6 yet: not in its answer (EXISTS comes with or after it)
+    out = b.ok("f UID SORT (SUBJECT) UTF-8 ALL")
+    assert _sort_line(out) == b"* SORT 3 5 1 2 4\r\n" and b"* 6 EXISTS\r\n" in out
+    assert _sort_line(b.ok("g UID SORT (SUBJECT) UTF-8 ALL")) == b"* SORT 3 5 6 1 2 4\r\n"
+    a.ok("h STORE 1 +FLAGS.SILENT (\\Deleted)")
+    a.ok("i EXPUNGE")
+    assert a.ok("j SORT (SUBJECT) UTF-8 ALL")[0] == b"* SORT 2 4 5 1 3\r\n"
+    assert a.ok("k UID SORT (REVERSE SUBJECT) UTF-8 ALL")[0] == b"* SORT 2 4 3 5 6\r\n"
+    out = a.ok("l SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL")
+    assert out[0] == b'* ESEARCH (TAG "l") MIN 2 MAX 3 COUNT 5 ALL 2,4:5,1,3\r\n'
+    # b still numbers UID 1 as message 1 until it hears of the expunge (UID 1 is gone)
+    out = b.ok("m SORT (SUBJECT) UTF-8 ALL")
+    assert _sort_line(out) == b"* SORT 3 5 6 2 4\r\n"
+    b.ok("n NOOP")
+    assert _sort_line(b.ok("o SORT (SUBJECT) UTF-8 ALL")) == b"* SORT 2 4 5 1 3\r\n"
+    a.close()
+    b.close()

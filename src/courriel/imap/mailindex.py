@@ -24,11 +24,13 @@ from array import array
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from courriel.store.api import Flag, Mailbox, MailboxSnapshot, Store
 from courriel.store.changes import (
     Change,
+    FeedGap,
     FlagsChanged,
     MailboxCreated,
     MailboxDeleted,
@@ -37,6 +39,9 @@ from courriel.store.changes import (
     MessagesExpunged,
     Subscription,
 )
+
+if TYPE_CHECKING:
+    from courriel.imap.sortcache import Criteria, SortOrder
 
 Listener = Callable[[Sequence[Change]], None]
 #: Users whose feed (and indexes) stay after their last session ends, for quick re-login.
@@ -48,8 +53,8 @@ log = logging.getLogger("courriel.imap")
 
 class MailboxIndex:
     __slots__ = (
-        "content_ids", "flags", "highestmodseq", "id", "keywords", "kwset", "modseqs", "sizes", "uidnext", "uids",
-        "uidvalidity", "valid",
+        "content_ids", "flags", "highestmodseq", "id", "keywords", "kwset", "modseqs", "sizes", "sorts", "uidnext",
+        "uids", "uidvalidity", "valid",
     )  # fmt: skip
 
     def __init__(self, snap: MailboxSnapshot) -> None:
@@ -70,6 +75,8 @@ class MailboxIndex:
         self.highestmodseq = mb.highestmodseq
         self.uidnext = max(mb.uidnext, snap.uids[-1] + 1 if snap.uids else 1)
         self.valid = True
+        #: SORT orders of the whole mailbox by criteria (courriel.imap.sortcache), LRU last.
+        self.sorts: dict[Criteria, SortOrder] = {}
 
     @property
     def last_uid(self) -> int:
@@ -91,6 +98,9 @@ class MailboxIndex:
     def apply(self, changes: Sequence[Change]) -> None:
         added: list[MessageAdded] = []
         for ch in changes:
+            if isinstance(ch, FeedGap):
+                self.valid = False  # changes were lost: read the mailbox again
+                break
             if getattr(ch, "mailbox_id", None) != self.id:
                 continue
             if ch.modseq > self.highestmodseq:
@@ -185,7 +195,7 @@ class UserFeed:
         self.sub: Subscription = store.changes.subscribe(user_id, self._on_changes)
 
     def _on_changes(self, changes: Sequence[Change]) -> None:
-        if any(isinstance(c, MailboxCreated | MailboxDeleted | MailboxRenamed) for c in changes):
+        if any(isinstance(c, MailboxCreated | MailboxDeleted | MailboxRenamed | FeedGap) for c in changes):
             self.mailbox_ids.clear()
             self.mailboxes_changed += 1
         for index in list(self.indexes.values()):
@@ -245,6 +255,9 @@ class Feeds:
         feed.loading[mb.id] = (fut, buffered)
         try:
             snap = await self.store.snapshot(mb.id)
+            while any(isinstance(c, FeedGap) for c in buffered):
+                buffered.clear()  # the snapshot may be older than the gap: read it again
+                snap = await self.store.snapshot(mb.id)
             index = MailboxIndex(snap)
             index.apply(buffered)  # changes published while the snapshot was read (idempotent)
         except BaseException as exc:

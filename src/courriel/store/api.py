@@ -493,6 +493,23 @@ class AccessToken:
     created: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A webmail session (courriel.webmail.sessions). Only the SHA-256 of the cookie's token
+    is stored; ``secret`` is the CSRF secret. Times in Unix seconds: ``expires`` is the end of
+    its maximum lifetime, the idle timeout runs from ``last_seen`` (written in batches)."""
+
+    id: int
+    user_id: int
+    token_hash: bytes
+    secret: str
+    created: float
+    last_seen: float
+    expires: float
+    client_ip: str = ""
+    user_agent: str = ""
+
+
 @dataclass(slots=True)
 class Usage:
     bytes: int = 0
@@ -506,6 +523,27 @@ class SieveScript:
     name: str
     content: str
     active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSubmissionRecord:
+    """A JMAP EmailSubmission (RFC 8621 §7) as remembered for EmailSubmission/get: ``envelope``
+    and ``delivery`` (deliveryStatus by recipient) are JSON objects. ``created`` and ``changed``
+    are the user's submission change numbers (assigned by the store) at which it appeared and
+    last changed; a destroyed one stays as a tombstone (``destroyed``) for /changes."""
+
+    id: str
+    user_id: int
+    identity_id: str
+    email_id: str
+    thread_id: str
+    envelope: dict[str, Any]
+    send_at: float
+    queue_id: int | None = None
+    delivery: dict[str, Any] = field(default_factory=dict)
+    created: int = 0
+    changed: int = 0
+    destroyed: bool = False
 
 
 @dataclass(slots=True)
@@ -708,6 +746,16 @@ class Store(abc.ABC):
     async def sort(self, mailbox_id: int, keys: Sequence[SortKey], key: SearchKey) -> list[int]:
         """UIDs matching ``key`` in RFC 5256 order (ties broken by UID)."""
 
+    async def sort_values(
+        self, mailbox_id: int, keys: Sequence[SortKey], since_uid: int = 1
+    ) -> list[tuple[int | str, ...]] | None:
+        """The messages from UID ``since_uid`` on (1: all) in RFC 5256 order (ties by UID),
+        as rows ``(uid, value of each key...)``, the values as the backend compares them
+        (integers, or strings in code point order), so that a caller keeping a sorted list
+        can place new messages itself (IMAP SORT at scale). None: this backend does not
+        offer it (use :meth:`sort`)."""
+        return None
+
     async def thread_rows(self, mailbox_id: int, since_uid: int = 1) -> list[tuple[int, str, int]]:
         """(UID, RFC 8474 THREADID, sort date in Unix seconds) of every message of a mailbox
         from UID ``since_uid`` on (1: all; UIDNEXT seen earlier: the arrivals since), in no
@@ -805,6 +853,12 @@ class Store(abc.ABC):
     async def get_sieve_script(self, user_id: int, name: str | None) -> SieveScript | None:
         """A script by name, or the active one when ``name`` is None."""
 
+    async def delivery_sieve_scripts(self, user_id: int, system: str) -> tuple[SieveScript | None, SieveScript | None]:
+        """What local delivery runs for the user, read at each delivery: (the active script,
+        the script named ``system``: the JMAP vacation's, kept inactive beside the user's own).
+        Backends should override this generic version (two reads) with one query."""
+        return await self.get_sieve_script(user_id, None), await self.get_sieve_script(user_id, system)
+
     @abc.abstractmethod
     async def put_sieve_script(
         self, user_id: int, name: str, content: str, max_scripts: int = 0, max_size: int = 0
@@ -895,3 +949,62 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def prune_message_events(self, before: float) -> int:
         """Delete events older than ``before`` (Unix time); returns how many."""
+
+    # --- JMAP EmailSubmission records (RFC 8621 §7) ---------------------------------------
+    @abc.abstractmethod
+    async def add_email_submission(self, record: EmailSubmissionRecord) -> int:
+        """Remember a submission; returns the user's new submission change number (its
+        ``created``). AlreadyExists when the user has one with that id."""
+
+    @abc.abstractmethod
+    async def email_submissions(self, user_id: int, tombstones: bool = False) -> list[EmailSubmissionRecord]:
+        """The user's submissions by change number of creation (with ``tombstones``, the
+        destroyed ones too)."""
+
+    @abc.abstractmethod
+    async def update_email_submission(self, user_id: int, submission_id: str, delivery: dict[str, Any]) -> int:
+        """Replace a live submission's deliveryStatus; returns the new change number.
+        NotFound when absent or destroyed."""
+
+    @abc.abstractmethod
+    async def destroy_email_submissions(self, user_id: int, ids: Sequence[str]) -> list[str]:
+        """Forget live submissions (kept as tombstones under a new change number); returns
+        the ids destroyed, the others being unknown."""
+
+    # --- webmail sessions -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def add_web_session(
+        self, user_id: int, token_hash: bytes, secret: str, created: float, expires: float,
+        client_ip: str = "", user_agent: str = "",
+    ) -> WebSession:  # fmt: skip
+        """A new session (``last_seen`` = ``created``); NotFound when the user does not exist."""
+
+    @abc.abstractmethod
+    async def web_session(self, token_hash: bytes) -> WebSession | None:
+        """The session of a token hash, None when unknown or its user is disabled."""
+
+    @abc.abstractmethod
+    async def web_session_by_id(self, session_id: int) -> WebSession | None:
+        """The session with this id, None when unknown or its user is disabled."""
+
+    @abc.abstractmethod
+    async def list_web_sessions(self, user_id: int) -> list[WebSession]:
+        """The user's sessions, the most recently seen first."""
+
+    @abc.abstractmethod
+    async def touch_web_sessions(self, seen: Sequence[tuple[int, float]]) -> None:
+        """Record (session id, last seen) pairs in one write, not fsynced on its own; a time
+        never moves back, unknown ids are ignored."""
+
+    @abc.abstractmethod
+    async def delete_web_session(self, session_id: int) -> None:
+        """End one session (no error when it is already gone)."""
+
+    @abc.abstractmethod
+    async def delete_web_sessions(self, user_id: int) -> int:
+        """End every session of a user; returns how many. ``set_password`` and ``delete_user``
+        do it too, in their own transaction."""
+
+    @abc.abstractmethod
+    async def prune_web_sessions(self, idle_before: float, now: float) -> int:
+        """Delete sessions last seen before ``idle_before`` or past ``expires``; how many."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import secrets
 import sys
@@ -44,6 +45,7 @@ def _load_syncfs() -> ctypes._NamedFuncPointer | None:
 
 
 _syncfs = _load_syncfs()
+log = logging.getLogger(__name__)
 
 
 def fsync_dir(path: Path) -> None:
@@ -66,6 +68,7 @@ class BlobStore:
         self._pool: list[str] = []  # empty files whose directory entries are durable
         self._pooled: set[str] = set()  # the same, for iter_ids
         self._entry_durable: set[str] = set()  # taken from the pool, their directory fsync not needed
+        self._topping = False  # a top_up() under way
 
     def path(self, blob: str) -> Path:
         if "/" not in blob or ".." in blob or blob.startswith("/"):
@@ -87,7 +90,7 @@ class BlobStore:
         made = []
         try:
             for _ in range(self.pool_size):
-                blob = f"{self._dir_for_now()}/{secrets.token_hex(12)}"
+                blob = self._new_id()
                 os.close(os.open(self.root / blob, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640))
                 made.append(blob)
             for d in {b.partition("/")[0] for b in made}:
@@ -100,14 +103,55 @@ class BlobStore:
             self._pool.extend(made)
             self._pooled.update(made)
 
+    def _new_id(self) -> str:
+        # Time first: ids of new files sort after the older ones, so the database's index
+        # on them grows at its end (one B-tree page touched per delivery, not a random one).
+        return f"{self._dir_for_now()}/{time.time_ns():016x}{secrets.token_hex(4)}"
+
     def _take(self) -> str | None:
         with self._lock:
             if not self._pool:
                 return None
-            blob = self._pool.pop()
+            blob = self._pool.pop(0)  # the oldest first: ids handed out in ascending order
             self._pooled.discard(blob)
             self._entry_durable.add(blob)
             return blob
+
+    def reserve(self, refill: bool = False) -> str | None:
+        """An empty file of the pool, its directory entry durable, for :meth:`write`. When
+        the pool is empty: None, or with ``refill`` (blocking I/O) a new batch's first."""
+        if not self.pool_size:
+            return None
+        blob = self._take()
+        while blob is None and refill:
+            self._refill()
+            blob = self._take()
+        return blob
+
+    def low(self) -> bool:
+        """Fewer than half a batch left in the pool, and no :meth:`top_up` under way."""
+        return bool(self.pool_size) and len(self._pool) < self.pool_size // 2 and not self._topping
+
+    def top_up(self) -> None:
+        """Refill the pool ahead (from a worker thread), so that taking from it never waits
+        for a batch of file creations (milliseconds on a busy file system)."""
+        with self._lock:
+            if self._topping:
+                return
+            self._topping = True
+        try:
+            self._refill()
+        except OSError as exc:  # the next put() or reserve(refill=True) tries again, and reports
+            log.warning("message file pool: %s", exc)
+        finally:
+            self._topping = False
+
+    def write(self, blob: str, data: bytes) -> None:
+        """Fill a file from :meth:`reserve` and make it durable (file fsync; its directory
+        entry was made durable with its batch): after this, only a row has to name it."""
+        with self._lock:
+            self._entry_durable.discard(blob)
+        self._fill(blob, os.open(self.root / blob, os.O_WRONLY | os.O_CLOEXEC), data, True)
 
     def put(self, data: bytes, sync: bool = True) -> str:
         """Write a new blob (fsynced unless ``sync`` is false); returns its id.
@@ -121,8 +165,12 @@ class BlobStore:
         if blob is not None:  # an empty file of the pool, never written before
             fd = os.open(self.root / blob, os.O_WRONLY | os.O_CLOEXEC)
         else:
-            blob = f"{self._dir_for_now()}/{secrets.token_hex(12)}"
+            blob = self._new_id()
             fd = os.open(self.root / blob, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        self._fill(blob, fd, data, sync)
+        return blob
+
+    def _fill(self, blob: str, fd: int, data: bytes, sync: bool) -> None:
         try:
             view = memoryview(data)
             while view:
@@ -135,7 +183,6 @@ class BlobStore:
             self.delete(blob)
             raise
         os.close(fd)
-        return blob
 
     def sync(self, blobs: Iterable[str], files: bool = True) -> None:
         """fsync the given blobs (when ``files``), then the directory of each once.

@@ -3,6 +3,9 @@ SORT=DISPLAY (RFC 5957); THREAD and UID THREAD (RFC 5256 §3)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import compress
+
 from courriel.imap.commands.common import selected
 from courriel.imap.commands.search import (
     check_charset,
@@ -12,10 +15,12 @@ from courriel.imap.commands.search import (
     to_store_key,
 )
 from courriel.imap.protocol.types import Command, Sort, Thread
+from courriel.imap.selected import Selected
 from courriel.imap.session import Session
+from courriel.imap.sortcache import Criteria, SortOrder, ordered
 from courriel.imap.thread import ALGORITHMS, Msg, render
 from courriel.mime import base_subject
-from courriel.store.api import SortKey
+from courriel.store.api import All, SearchKey, SortKey
 
 BATCH = 1000
 
@@ -28,11 +33,23 @@ async def sort(s: Session, cmd: Command) -> str:
     if args.modseq:
         s.enable_condstore()
     key = await to_store_key(s, sel, args.key)
-    keys = [SortKey(name.lower(), reverse) for name, reverse in args.criteria]
-    uids = known(sel, await s.store.sort(sel.id, keys, key))
-    values = uids if cmd.uid else [sel.seq_of(u) for u in uids]
-    modseq = await highest_modseq(s, sel, uids) if args.modseq and uids else 0
+    criteria = tuple((name.lower(), bool(reverse)) for name, reverse in args.criteria)
+    order = await _whole_mailbox(s, sel, key, criteria)
     returns = args.returns
+    if order is not None and order.synced is sel.uids and returns is None and not args.modseq:
+        # The session sees the index's UIDs: the order's rendered text is the answer.
+        s.out += b"* SORT" + order.text(cmd.uid) + b"\r\n"
+        return f"{cmd.name} completed"
+    if order is not None:
+        uids = list(order.uids) if order.synced is sel.uids else _in_view(sel, order.uids)
+    else:
+        keys = [SortKey(name, reverse) for name, reverse in criteria]
+        uids = _in_view(sel, await s.store.sort(sel.id, keys, key))
+    if not cmd.uid:
+        values = order.numbers() if order is not None and order.synced is sel.uids else [sel.seq_of(u) for u in uids]
+    else:
+        values = uids
+    modseq = await highest_modseq(s, sel, uids) if args.modseq and uids else 0
     if returns is None:
         tail = b" (MODSEQ %d)" % modseq if modseq else b""
         s.out += b"* SORT" + (" " + " ".join(map(str, values))).encode() * bool(values) + tail + b"\r\n"
@@ -46,6 +63,24 @@ async def sort(s: Session, cmd: Command) -> str:
     # RFC 5267 §3.2: MIN and MAX are the first and last in sort order; ALL keeps the order.
     s.out += esearch(cmd, values, returns, modseq)
     return f"{cmd.name} completed"
+
+
+async def _whole_mailbox(s: Session, sel: Selected, key: SearchKey, criteria: Criteria) -> SortOrder | None:
+    """The shared index's cached order when the whole mailbox is sorted (SEARCH ALL)."""
+    if not isinstance(key, All) or not sel.index.valid:
+        return None
+    return await ordered(s.store, sel.index, criteria)
+
+
+def _in_view(sel: Selected, uids: Sequence[int]) -> list[int]:
+    """The UIDs, in their order, that this session knows: as :func:`known` (a message
+    added since is announced later), for UIDs in any order."""
+    if not uids or (max(uids) <= sel.last_uid and not sel.gone):
+        return list(uids)
+    if len(uids) > 64:
+        view = set(sel.uids)
+        return list(compress(uids, map(view.__contains__, uids)))
+    return [u for u in uids if sel.seq_of(u)]
 
 
 async def thread(s: Session, cmd: Command) -> str:

@@ -159,3 +159,24 @@ def search_sql(mailbox_id: int, key: SearchKey, sort: Sequence[SortKey] = ()) ->
     by_contents = any(_SORT_COLUMNS[s.name.lower()].startswith("c.") for s in sort)
     join = " JOIN contents c ON c.id = m.content_id" if by_contents else ""
     return f"SELECT m.uid FROM messages m{join} WHERE m.mailbox_id = %s AND {where} ORDER BY {', '.join(order)}", args
+
+
+def sort_values_sql(mailbox_id: int, sort: Sequence[SortKey], since_uid: int = 1) -> tuple[str, list[Any]]:
+    """Store.sort_values: the UID and each sort key's value, in sort order, of the messages
+    from UID ``since_uid`` on (1: the whole mailbox, through the sort indexes)."""
+    whole = since_uid <= 1
+    columns, order = [], []
+    for s in sort:
+        col = _SORT_COLUMNS.get(s.name.lower())
+        if col is None:
+            raise ValueError(f"unknown sort key {s.name}")
+        columns.append(col)
+        order.append(f"{col} {'DESC' if s.reverse else 'ASC'}")
+    order.append("m.uid")
+    join = " JOIN contents c ON c.id = m.content_id" if any(c.startswith("c.") for c in columns) else ""
+    where = "" if whole else " AND m.uid >= %s"
+    sql = (
+        f"SELECT m.uid{''.join(', ' + c for c in columns)} FROM messages m{join}"
+        f" WHERE m.mailbox_id = %s{where} ORDER BY {', '.join(order)}"
+    )
+    return sql, [mailbox_id] if whole else [mailbox_id, since_uid]

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BATCH = 512
+#: Commits between two WAL checkpoints, and the longest wait for one (seconds) after a commit.
+CHECKPOINT_COMMITS = 256
+CHECKPOINT_INTERVAL = 1.0
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
@@ -133,6 +136,63 @@ class _Job:
     durable: bool = True  # False: may be lost in a crash (derived data, redone at open)
 
 
+class Checkpointer:
+    """WAL checkpoints in a thread of their own, off the writer's path.
+
+    SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000 WAL pages: that
+    commit (and every delivery waiting behind it) pays for copying the pages into the database
+    and its fsync, tens of milliseconds on a large database. Here the writer's connection does
+    not checkpoint; this thread runs a PASSIVE checkpoint (it never blocks the writer nor the
+    readers) every CHECKPOINT_COMMITS commits or CHECKPOINT_INTERVAL seconds after one, from
+    its own connection, synchronous=FULL like the writer: the WAL is fsynced before its pages
+    are copied, the database file after. Spaced out like this, a page written by many commits
+    (the end of an index, a mailbox's counters) is copied once.
+    """
+
+    def __init__(self, db_path: Path) -> None:
+        self._db_path = db_path
+        self._wake = threading.Event()
+        self._commits = 0
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="courriel-store-checkpoint", daemon=True)
+        self.checkpoints = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def committed(self) -> None:
+        """Called by the writer after each commit."""
+        self._commits += 1
+        if self._commits == 1 or self._commits >= CHECKPOINT_COMMITS:
+            self._wake.set()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._closing = True
+            self._wake.set()
+            self._thread.join()
+
+    def _run(self) -> None:
+        conn = connect(self._db_path)
+        try:
+            while not self._closing:
+                self._wake.wait()
+                self._wake.clear()
+                if self._commits < CHECKPOINT_COMMITS and not self._closing:
+                    self._wake.wait(CHECKPOINT_INTERVAL)  # more commits may come meanwhile
+                    self._wake.clear()
+                if not self._commits:
+                    continue
+                self._commits = 0
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:  # retried after the next commits
+                    log.warning("WAL checkpoint failed: %s", exc)
+                self.checkpoints += 1
+        finally:
+            conn.close()
+
+
 class Writer:
     def __init__(self, db_path: Path, blobs: BlobStore, hub: ChangeHub) -> None:
         self._db_path = db_path
@@ -142,19 +202,27 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="courriel-store-writer", daemon=True)
         self._started = threading.Event()
         self._error: BaseException | None = None
+        self._checkpointer = Checkpointer(db_path)
+        self._busy = False  # a batch under way
         self.batches = 0
         self.ops = 0
+
+    def idle(self) -> bool:
+        """No batch under way nor waiting (a hint: it may change at once)."""
+        return not self._busy and self._queue.empty()
 
     def start(self) -> None:
         self._thread.start()
         self._started.wait()
         if self._error is not None:
             raise self._error
+        self._checkpointer.start()
 
     def stop(self) -> None:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+        self._checkpointer.stop()
 
     def submit(self, op: Op, orphan_blobs: list[str] | None = None, durable: bool = True) -> asyncio.Future[Any]:
         """Queue ``op``. A batch made only of ``durable=False`` operations (the deferred
@@ -171,6 +239,7 @@ class Writer:
     def _run(self) -> None:
         try:
             conn = connect(self._db_path)
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the Checkpointer's work
         except BaseException as exc:  # pragma: no cover - reported by start()
             self._error = exc
             self._started.set()
@@ -192,7 +261,11 @@ class Writer:
                         stop = True
                         break
                     batch.append(nxt)
-                self._run_batch(conn, batch)
+                self._busy = True
+                try:
+                    self._run_batch(conn, batch)
+                finally:
+                    self._busy = False
                 if stop:
                     return
         finally:
@@ -243,6 +316,7 @@ class Writer:
             return
         self.batches += 1
         self.ops += len(batch)
+        self._checkpointer.committed()
         changes = [c for ok, _, tx in outcomes if ok for c in tx.changes]
         self._hub.publish(changes)
         for job, (ok, value, tx) in zip(batch, outcomes):

@@ -209,6 +209,29 @@ def search_sql(mailbox_id: int, key: SearchKey, sort: Sequence[SortKey] = ()) ->
     return f"SELECT m.uid FROM messages m{join} WHERE m.mailbox_id = ? AND {where} ORDER BY {', '.join(order)}", args
 
 
+def sort_values_sql(mailbox_id: int, sort: Sequence[SortKey], since_uid: int = 1) -> tuple[str, list[Any]]:
+    """Store.sort_values: the UID and each sort key's value, in sort order, of the messages
+    from UID ``since_uid`` on (1: the whole mailbox, through the sort indexes)."""
+    whole = since_uid <= 1
+    columns, order = [], []
+    for s in sort:
+        col = _SORT_COLUMNS.get(s.name.lower())
+        if col is None:
+            raise ValueError(f"unknown sort key {s.name}")
+        columns.append(col)
+        if not whole and col.startswith("m."):
+            col = "+" + col  # a range of UIDs: the primary key, not the sort index
+        order.append(f"{col} {'DESC' if s.reverse else 'ASC'}")
+    order.append("m.uid")
+    join = " JOIN contents c ON c.id = m.content_id" if any(c.startswith("c.") for c in columns) else ""
+    where = "" if whole else " AND m.uid >= ?"
+    sql = (
+        f"SELECT m.uid{''.join(', ' + c for c in columns)} FROM messages m{join}"
+        f" WHERE m.mailbox_id = ?{where} ORDER BY {', '.join(order)}"
+    )
+    return sql, [mailbox_id] if whole else [mailbox_id, since_uid]
+
+
 def register_functions(
     conn: sqlite3.Connection, read_blob: Callable[[str], bytes], text_of: Callable[[bytes, bool], str]
 ) -> None:

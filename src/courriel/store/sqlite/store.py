@@ -9,6 +9,7 @@ import sqlite3
 import time
 from array import array
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from courriel.store.api import (
     CopyChange,
     Credentials,
     Domain,
+    EmailSubmissionRecord,
     Flag,
     FlagMode,
     FlagResult,
@@ -46,16 +48,20 @@ from courriel.store.api import (
     StoreStats,
     Usage,
     User,
+    WebSession,
 )
 from courriel.store.blobs import BlobStore
 from courriel.store.changes import ChangeHub, SubscriptionChanged
 from courriel.store.content import searchable_text, summarize
 from courriel.store.sqlite import accounts, accountsync, db, fulltext
+from courriel.store.sqlite import append as append_ops
 from courriel.store.sqlite import events as event_ops
 from courriel.store.sqlite import messages as msg_ops
 from courriel.store.sqlite import metadata as meta_ops
 from courriel.store.sqlite import queue as queue_ops
 from courriel.store.sqlite import sieve as sieve_ops
+from courriel.store.sqlite import submissions as submission_ops
+from courriel.store.sqlite import websessions as web_ops
 from courriel.store.sqlite.rows import (
     INFO_COLS,
     MAILBOX_COLS,
@@ -66,7 +72,12 @@ from courriel.store.sqlite.rows import (
     message_record,
     user,
 )
-from courriel.store.sqlite.search import register_functions, search_sql, uses_fulltext
+from courriel.store.sqlite.search import (
+    register_functions,
+    search_sql,
+    sort_values_sql,
+    uses_fulltext,
+)
 
 #: Message files created ahead, a batch per directory fsync (see courriel.store.blobs).
 BLOB_POOL = 32
@@ -81,6 +92,8 @@ class SQLiteStore(Store):
         self.changes = ChangeHub()
         self.max_mime_depth = max_mime_depth
         self._writer = db.Writer(db_path, self.blobs, self.changes)
+        #: Threads writing and fsyncing the file of an APPEND (see .append).
+        self._files = ThreadPoolExecutor(max_workers=4, thread_name_prefix="courriel-store-file")
         self._readers = db.Readers(db_path, on_connect=self._register)
         self._closed = False
         self._backfill: asyncio.Task[None] | None = None
@@ -116,6 +129,7 @@ class SQLiteStore(Store):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._backfill
         await asyncio.to_thread(self._writer.stop)
+        self._files.shutdown(wait=True)
         self._readers.close()
         self.blobs.release_pool()
 
@@ -166,7 +180,13 @@ class SQLiteStore(Store):
     async def set_password(self, address: str, password: str) -> None:
         address = names.normalize_address(address)
         secrets = await asyncio.to_thread(passwords.derive, password)
-        await self._write(lambda tx: accounts.set_secrets(tx, accounts.user_id_of(tx, address), secrets))
+
+        def op(tx: db.Tx) -> None:
+            user_id = accounts.user_id_of(tx, address)
+            accounts.set_secrets(tx, user_id, secrets)
+            web_ops.delete_user(tx, user_id)  # a new password ends the webmail sessions
+
+        await self._write(op)
 
     async def set_apop_secret(self, address: str, secret: str | None) -> None:
         address = names.normalize_address(address)
@@ -328,6 +348,26 @@ class SQLiteStore(Store):
         )
         await self._fulltext.add([(result[0].content_id, summary.head_text, summary.body_text)])
         return result
+
+    async def append(
+        self,
+        mailbox_id: int,
+        data: bytes,
+        flags: Flag = Flag(0),
+        keywords: frozenset[str] = frozenset(),
+        internal_date: datetime | None = None,
+        mail_from: str | None = None,
+    ) -> Appended:
+        # The file's fsync in parallel with the parse and the rows (see .append).
+        names.encode_keywords(keywords)
+        idate = int(internal_date.timestamp()) if internal_date is not None else int(time.time())
+        blob = self.blobs.reserve() or await asyncio.to_thread(self.blobs.reserve, True)
+        if blob is None:  # no pool of files
+            return await super().append(mailbox_id, data, flags, keywords, internal_date, mail_from)
+        if self.blobs.low():
+            self._files.submit(self.blobs.top_up)
+        target = AppendTarget(mailbox_id, flags, keywords)
+        return await append_ops.append_one(self, self._files, blob, data, target, idate, mail_from)
 
     async def append_many(self, mailbox_id: int, items: Sequence[NewMessage]) -> list[Appended]:
         if not items:
@@ -499,6 +539,13 @@ class SQLiteStore(Store):
         rows = await self._all(sql, tuple(args))
         return [r[0] for r in rows]
 
+    async def sort_values(
+        self, mailbox_id: int, keys: Sequence[SortKey], since_uid: int = 1
+    ) -> list[tuple[int | str, ...]] | None:
+        sql, args = sort_values_sql(mailbox_id, keys, since_uid)
+        rows: list[tuple[int | str, ...]] = await self._all(sql, tuple(args))
+        return rows
+
     async def thread_rows(self, mailbox_id: int, since_uid: int = 1) -> list[tuple[int, str, int]]:
         # contents.thread_id and messages.sort_date are kept at delivery (schema 7).
         rows = await self._all(
@@ -630,6 +677,9 @@ class SQLiteStore(Store):
     async def get_sieve_script(self, user_id: int, name: str | None) -> SieveScript | None:
         return await self._readers.run(lambda c: sieve_ops.get_script(c, user_id, name))
 
+    async def delivery_sieve_scripts(self, user_id: int, system: str) -> tuple[SieveScript | None, SieveScript | None]:
+        return await self._readers.run(lambda c: sieve_ops.delivery_scripts(c, user_id, system))
+
     async def put_sieve_script(
         self, user_id: int, name: str, content: str, max_scripts: int = 0, max_size: int = 0
     ) -> None:
@@ -693,6 +743,57 @@ class SQLiteStore(Store):
     async def prune_message_events(self, before: float) -> int:
         n: int = await self._writer.submit(lambda tx: event_ops.prune(tx, before), durable=False)
         return n
+
+    # --- webmail sessions -------------------------------------------------------------------
+    async def add_web_session(
+        self, user_id: int, token_hash: bytes, secret: str, created: float, expires: float,
+        client_ip: str = "", user_agent: str = "",
+    ) -> WebSession:  # fmt: skip
+        made: WebSession = await self._write(
+            lambda tx: web_ops.add(tx, user_id, token_hash, secret, created, expires, client_ip, user_agent)
+        )
+        return made
+
+    async def web_session(self, token_hash: bytes) -> WebSession | None:
+        return await self._readers.run(lambda c: web_ops.by_hash(c, token_hash))
+
+    async def web_session_by_id(self, session_id: int) -> WebSession | None:
+        return await self._readers.run(lambda c: web_ops.by_id(c, session_id))
+
+    async def list_web_sessions(self, user_id: int) -> list[WebSession]:
+        return await self._readers.run(lambda c: web_ops.of_user(c, user_id))
+
+    async def touch_web_sessions(self, seen: Sequence[tuple[int, float]]) -> None:
+        if seen:
+            batch = list(seen)
+            await self._writer.submit(lambda tx: web_ops.touch(tx, batch), durable=False)
+
+    async def delete_web_session(self, session_id: int) -> None:
+        await self._write(lambda tx: web_ops.delete(tx, session_id))
+
+    async def delete_web_sessions(self, user_id: int) -> int:
+        n: int = await self._write(lambda tx: web_ops.delete_user(tx, user_id))
+        return n
+
+    async def prune_web_sessions(self, idle_before: float, now: float) -> int:
+        n: int = await self._writer.submit(lambda tx: web_ops.prune(tx, idle_before, now), durable=False)
+        return n
+
+    # --- JMAP EmailSubmission records ---------------------------------------------------------
+    async def add_email_submission(self, record: EmailSubmissionRecord) -> int:
+        n: int = await self._write(lambda tx: submission_ops.add(tx, record))
+        return n
+
+    async def email_submissions(self, user_id: int, tombstones: bool = False) -> list[EmailSubmissionRecord]:
+        return await self._readers.run(lambda c: submission_ops.of(c, user_id, tombstones))
+
+    async def update_email_submission(self, user_id: int, submission_id: str, delivery: dict[str, Any]) -> int:
+        n: int = await self._write(lambda tx: submission_ops.update(tx, user_id, submission_id, delivery))
+        return n
+
+    async def destroy_email_submissions(self, user_id: int, ids: Sequence[str]) -> list[str]:
+        done: list[str] = await self._write(lambda tx: submission_ops.destroy(tx, user_id, ids))
+        return done
 
 
 def _alias_address(address: str) -> str:
