@@ -134,6 +134,7 @@ def run(quick: bool = False) -> Result:
     rounds = 1 if quick else 3
     msgs = messages(FILL)
     samples: dict[str, dict[str, list[float]]] = {k: {"smtp": [], "cpu": [], "imap": []} for k in SETUPS}
+    loads: list[float] = [os.getloadavg()[0]]  # the machine is shared: its 1-minute load, sampled
     cluster = None
 
     def dsn() -> str:
@@ -157,6 +158,7 @@ def run(quick: bool = False) -> Result:
                         rate, cpu = _smtp(nodes, n, conc, pg_data)
                         samples[kind]["smtp"].append(rate)
                         samples[kind]["cpu"].append(cpu)
+                    loads.append(os.getloadavg()[0])
     finally:
         if cluster is not None:
             cluster.stop()
@@ -168,12 +170,15 @@ def run(quick: bool = False) -> Result:
         row = result[kind]
         print(f"{kind:>12} {row['smtp']:>11.0f} {row['smtp'] / base['smtp']:>6.2f} {row['cpu']:>11.2f}"
               f" {row['imap']:>12.1f} {row['imap'] / base['imap']:>6.2f}")  # fmt: skip
+    print(f"load average (1 min) during the run: {min(loads):.1f} to {max(loads):.1f}")
     if not quick:
-        write_doc(result, n, conc, clients, seconds, rounds)
+        write_doc(result, n, conc, clients, seconds, rounds, (min(loads), max(loads)))
     return result
 
 
-def write_doc(result: Result, n: int, conc: int, clients: int, seconds: float, rounds: int) -> None:
+def write_doc(
+    result: Result, n: int, conc: int, clients: int, seconds: float, rounds: int, loads: tuple[float, float]
+) -> None:
     base = result["sqlite-1"]
     names = {"sqlite-1": "1 node, SQLite", "postgres-1": "1 node, PostgreSQL", "postgres-2": "2 nodes, one PostgreSQL"}
     lines = [
@@ -183,7 +188,8 @@ def write_doc(result: Result, n: int, conc: int, clients: int, seconds: float, r
         f"SMTP: smtp-source, {n} messages of {SIZE // 1024} KB, one per connection, {conc} sessions in all",
         f"(split across the nodes). IMAP: the bench/imap_load.py mix, {clients} clients in all, {seconds:.0f} s.",
         f"Medians of {rounds} interleaved rounds. PostgreSQL is a private cluster on the same machine",
-        f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end of the run), fsync on; both",
+        f"({os.cpu_count()} CPUs, 1-minute load average {loads[0]:.1f} to {loads[1]:.1f} during the run, sampled",
+        "after each setup; other work shares the machine), fsync on; both",
         "nodes and the database share those CPUs, so this measures the shared store's cost, not",
         "the gain of separate hosts. Ratios: to 1 node over SQLite. CPU: the nodes' and the",
         "PostgreSQL server's processes, per message.",

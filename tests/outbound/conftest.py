@@ -7,6 +7,7 @@ import asyncio
 import email
 import email.message
 import email.policy
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ class Sink:
     data_replies: list[str] = field(default_factory=list)  # popped per DATA; empty: 250
     attempts: int = 0
     sessions: int = 0  # EHLOs seen: connections reused show as fewer sessions than messages
+    #: DATA attempt number ``hold_at`` waits for ``hold`` to be set before replying (a test
+    #: can then look at the queue while the attempt is in progress, without a race).
+    hold: threading.Event | None = None
+    hold_at: int = 0
 
     async def handle_EHLO(self, server: AioSMTP, session: AioSession, envelope: AioEnvelope, hostname: str,
                           responses: list[str]) -> list[str]:  # fmt: skip
@@ -62,6 +67,8 @@ class Sink:
 
     async def handle_DATA(self, server: AioSMTP, session: AioSession, envelope: AioEnvelope) -> str:
         self.attempts += 1
+        if self.hold is not None and self.attempts == self.hold_at:
+            await asyncio.get_running_loop().run_in_executor(None, self.hold.wait, 60)
         if self.data_replies:
             reply = self.data_replies.pop(0)
             if not reply.startswith("2"):

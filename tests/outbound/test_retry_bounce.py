@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import threading
 import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -49,8 +50,14 @@ def test_delivered_to_the_mx(server: CourrielServer, sink: Sink) -> None:
 
 def test_451_is_retried_then_delivered(server: CourrielServer, sink: Sink) -> None:
     sink.data_replies = ["451 4.3.0 try again later", "451 4.3.0 still busy"]
+    # The recipient is deferred from the first 451 until the second attempt ends: held
+    # until the listing (a CLI run of a few seconds on a busy machine) has seen it.
+    sink.hold, sink.hold_at = threading.Event(), 2
     submit(server, ["bob@remote.test"], "retry")
-    listing = wait_for(lambda: (out := queue_listing(server)) and "deferred" in out and out, what="deferral")
+    try:
+        listing = wait_for(lambda: (out := queue_listing(server)) and "deferred" in out and out, what="deferral")
+    finally:
+        sink.hold.set()
     assert "451 4.3.0" in listing and "next " in listing
     wait_for(lambda: sink.messages, what="delivery after retries")
     assert sink.attempts == 3

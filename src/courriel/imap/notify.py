@@ -22,6 +22,7 @@ from courriel.imap.protocol.types import NotifyGroup
 from courriel.store.api import DELIMITER, INBOX
 from courriel.store.changes import (
     Change,
+    FeedGap,
     FlagsChanged,
     MailboxCreated,
     MailboxDeleted,
@@ -55,7 +56,7 @@ def unsupported(groups: Sequence[NotifyGroup]) -> str | None:
 
 
 class NotifyState:
-    __slots__ = ("groups", "lists", "names", "status", "subscribed")
+    __slots__ = ("gap", "groups", "lists", "names", "status", "subscribed")
 
     def __init__(self, groups: Sequence[NotifyGroup], names: dict[int, str], subscribed: set[str]) -> None:
         self.groups = tuple(groups)
@@ -63,6 +64,7 @@ class NotifyState:
         self.subscribed = subscribed
         self.status: set[int] = set()  # mailboxes owing a STATUS
         self.lists: list[bytes] = []  # LIST responses owed (encoded by the session later)
+        self.gap = False  # the feed lost changes: names and counts are read again (emit)
 
     @classmethod
     async def create(cls, s: Session, groups: Sequence[NotifyGroup]) -> NotifyState:
@@ -94,6 +96,10 @@ class NotifyState:
         """Note what ``changes`` owe this session; True when something is queued."""
         queued = False
         for ch in changes:
+            if isinstance(ch, FeedGap):
+                self.gap = True
+                queued = True
+                continue
             if isinstance(ch, SubscriptionChanged | MetadataChanged):
                 queued = self._collect_other(ch, selected_id) or queued
                 continue
@@ -164,6 +170,8 @@ class NotifyState:
     async def emit(self, s: Session) -> None:
         from courriel.imap.commands.mailboxes import status_line
 
+        if self.gap:
+            await self._resync(s)
         lists, self.lists = self.lists, []
         for item in lists:
             kind, _, rest = item.partition(b"\0")
@@ -192,6 +200,23 @@ class NotifyState:
             mb = await s.store.get_mailbox_by_id(box)
             if mb is not None and not mb.noselect:
                 s.untagged(await status_line(s, mb, items))
+
+    async def _resync(self, s: Session) -> None:
+        """After a FeedGap: LIST for the mailboxes created, renamed or deleted meanwhile (by
+        comparing names), a STATUS for every mailbox with message events (counts unknown)."""
+        self.gap = False
+        names = {m.id: m.name for m in await s.store.list_mailboxes(s.user_id)}
+        self.subscribed = set(await s.store.list_subscriptions(s.user_id))
+        for box, name in sorted(names.items()):
+            old = self.names.get(box)
+            if old != name and "MAILBOXNAME" in self._events(name, False) and len(self.lists) < MAX_QUEUED:
+                self.lists.append(b"C\0" + name.encode() if old is None else b"R\0" + name.encode() + b"\0" + old.encode())
+        for box, name in sorted(self.names.items()):
+            if box not in names and "MAILBOXNAME" in self._events(name, False) and len(self.lists) < MAX_QUEUED:
+                self.lists.append(b"D\0" + name.encode())
+        self.names = names
+        selected = s.selected.id if s.selected else None
+        self.status |= {b for b, n in names.items() if b != selected and "MESSAGENEW" in self._events(n, False)}
 
     async def initial_status(self, s: Session) -> None:
         """NOTIFY SET STATUS (§3.1): a STATUS now for every mailbox with message events."""

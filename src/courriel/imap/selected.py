@@ -104,8 +104,9 @@ class Selected:
             self.recent.update(uids)
 
     def realign(self) -> None:
-        """Share the index's array again when nothing is pending and the views match."""
-        if not self.shared and not self.pending and self.uids == self.index.uids:
+        """Share the index's array again when nothing is pending and the views match (also
+        after :meth:`Session.resync` replaced the index under a shared array)."""
+        if not self.aligned and not self.pending and self.uids == self.index.uids:
             self.uids = self.index.uids
             self.shared = True
 

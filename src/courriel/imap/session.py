@@ -17,6 +17,7 @@ import enum
 import logging
 import socket
 import time
+from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -41,6 +42,7 @@ from courriel.store.api import (
 )
 from courriel.store.changes import (
     Change,
+    FeedGap,
     FlagsChanged,
     MailboxDeleted,
     MailboxRenamed,
@@ -400,8 +402,8 @@ class Session:
         if sel is not None:
             wanted = [
                 c for c in changes
-                if getattr(c, "mailbox_id", None) == sel.id
-                and isinstance(c, MessageAdded | FlagsChanged | MessagesExpunged | MailboxDeleted | MailboxRenamed)
+                if isinstance(c, FeedGap) or (getattr(c, "mailbox_id", None) == sel.id
+                and isinstance(c, MessageAdded | FlagsChanged | MessagesExpunged | MailboxDeleted | MailboxRenamed))
             ]  # fmt: skip
             if wanted:
                 sel.pending.extend(wanted)
@@ -419,6 +421,24 @@ class Session:
         if sel is None or not sel.pending:
             return
         pending, sel.pending = sel.pending, []
+        gap = next((i for i, ch in enumerate(pending) if isinstance(ch, FeedGap)), -1)
+        if gap < 0:
+            added = self._announce(sel, pending, expunge_ok)
+        else:  # what came before the gap, then the difference with the store
+            added = self._announce(sel, pending[:gap], expunge_ok)
+            added |= self._announce(sel, await self.resync(sel), expunge_ok)
+        sel.realign()
+        if added:
+            self.out += b"* %d EXISTS\r\n" % sel.exists
+            if not self.rev2:
+                await self._claim_recent(sel)
+                self.out += b"* %d RECENT\r\n" % len(sel.recent)
+        if sel.deleted and expunge_ok:
+            raise errors.Bye("the selected mailbox was deleted")
+
+    def _announce(self, sel: Selected, pending: Sequence[Change], expunge_ok: bool) -> bool:
+        """Apply ``pending`` to the session's view, writing FETCH and EXPUNGE (or VANISHED)
+        responses; EXPUNGE that may not be sent now stay queued. True when UIDs were added."""
         keep: list[Change] = []
         added = False
         for ch in pending:
@@ -448,14 +468,40 @@ class Session:
             elif isinstance(ch, MailboxDeleted):
                 sel.deleted = True
         sel.pending[:0] = keep
-        sel.realign()
-        if added:
-            self.out += b"* %d EXISTS\r\n" % sel.exists
-            if not self.rev2:
-                await self._claim_recent(sel)
-                self.out += b"* %d RECENT\r\n" % len(sel.recent)
-        if sel.deleted and expunge_ok:
-            raise errors.Bye("the selected mailbox was deleted")
+        return added
+
+    async def resync(self, sel: Selected) -> list[Change]:
+        """After a :class:`FeedGap` (the feed lost changes): read the mailbox again and return
+        how it differs from this session's view, as changes to announce: UIDs above the
+        view's last are new, UIDs gone were expunged, and a flag whose MODSEQ is newer than
+        the view's index had changed. Changes queued after the gap are in what is read."""
+        assert self.feed is not None
+        mb = await self.store.get_mailbox_by_id(sel.id)
+        if mb is None or mb.uidvalidity != sel.uidvalidity:
+            return [MailboxDeleted(self.user_id, 0, sel.id, sel.name)]
+        sel.name = mb.name
+        old, index = sel.index, await self.feeds.index(self.feed, mb)
+        out: list[Change] = []
+        gone: list[int] = []
+        for uid in sel.uids:
+            i = index.position(uid)
+            if i < 0:
+                gone.append(uid)
+                continue
+            j = old.position(uid)
+            if j < 0 or index.modseqs[i] > old.modseqs[j]:
+                kw = index.keywords.get(uid, frozenset())
+                out.append(FlagsChanged(self.user_id, index.modseqs[i], sel.id, uid, index.flags[i], kw))
+        if gone:
+            out.append(MessagesExpunged(self.user_id, index.highestmodseq, sel.id, tuple(gone)))
+        last = sel.last_uid
+        for i in range(bisect_right(index.uids, last), len(index.uids)):
+            uid = index.uids[i]
+            kw = index.keywords.get(uid, frozenset())
+            out.append(MessageAdded(self.user_id, index.modseqs[i], sel.id, uid, index.flags[i], kw, 0))
+        sel.index = index
+        log.info("imap: %s: mailbox %d resynchronised after a gap in the change feed", self.address, sel.id)
+        return out
 
     def expunged(self, sel: Selected, uids: Sequence[int]) -> None:
         """Forget ``uids`` and announce it: EXPUNGE, or VANISHED once QRESYNC is enabled

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from courriel.store.changes import Change, FlagsChanged, MessageAdded, MessagesExpunged
+from courriel.store.changes import Change, FeedGap, FlagsChanged, MessageAdded, MessagesExpunged
 
 TYPES = frozenset({"Email", "Mailbox", "Thread", "EmailDelivery", "*"})
 MIN_PING, MAX_PING = 5, 3600
@@ -54,9 +54,10 @@ def changed_types(changes: Sequence[Change]) -> dict[str, int]:
     out: dict[str, int] = {}
     for ch in changes:
         names = ["Mailbox"]
-        if isinstance(ch, (MessageAdded, FlagsChanged, MessagesExpunged)):
+        # FeedGap: changes were lost, anything may have moved (its MODSEQ is the user's now)
+        if isinstance(ch, (MessageAdded, FlagsChanged, MessagesExpunged, FeedGap)):
             names += ["Email", "Thread"]
-        if isinstance(ch, MessageAdded):
+        if isinstance(ch, (MessageAdded, FeedGap)):
             names.append("EmailDelivery")
         for name in names:
             out[name] = max(out.get(name, 0), ch.modseq)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from courriel.pop3.protocol import Code, Pop3Error, wire_form
 from courriel.store.api import INBOX, Mailbox, MessageInfo, Store
-from courriel.store.changes import Change, MessagesExpunged, Subscription
+from courriel.store.changes import Change, FeedGap, MessagesExpunged, Subscription
 
 #: The read-ahead window's limits: messages, and bytes beyond the message asked for.
 READ_AHEAD = 64
@@ -87,6 +87,11 @@ class Maildrop:
 
     def _on_changes(self, changes: Sequence[Change]) -> None:
         for change in changes:
+            if isinstance(change, FeedGap):
+                # Expunges may have been lost: read from the store from now on, where a
+                # message gone meanwhile is found missing (and then marked gone).
+                self._cache.clear()
+                self._window = 1
             if isinstance(change, MessagesExpunged) and change.mailbox_id == self.mailbox.id:
                 for uid in change.uids:
                     entry = self._by_uid.get(uid)

@@ -84,6 +84,15 @@ class MetadataChanged(Change):
     names: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class FeedGap(Change):
+    """The feed lost changes (another node's, while the PostgreSQL listener was
+    disconnected, or a batch too old to read back): whatever a subscriber derived from the
+    feed may be stale and must be read again from the store. ``modseq`` is the user's
+    MODSEQ read after the feed was whole again (0 for a subscriber of every user).
+    Published by :meth:`ChangeHub.gap`, in order with the other changes."""
+
+
 Callback = Callable[[Sequence[Change]], None]
 
 
@@ -136,6 +145,38 @@ class ChangeHub:
                 loop.call_soon_threadsafe(self._dispatch, changes)
         except RuntimeError:  # loop closing: nobody is listening any more
             pass
+
+    def users(self) -> list[int]:
+        """The users with a subscriber now."""
+        return [u for u in self._subs if u is not None]
+
+    def gap(self, modseqs: dict[int, int]) -> None:
+        """Tell every subscriber that changes were lost (:class:`FeedGap`): a user's
+        subscribers with the user's current MODSEQ from ``modseqs`` (0 when not there),
+        subscribers of every user with one gap per user and one for user 0. Safe from any
+        thread; delivered in order with the batches published before and after."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            if _on_loop(loop):
+                loop.call_soon(self._dispatch_gap, dict(modseqs))
+            else:
+                loop.call_soon_threadsafe(self._dispatch_gap, dict(modseqs))
+        except RuntimeError:
+            pass
+
+    def _dispatch_gap(self, modseqs: dict[int, int]) -> None:
+        every: list[Change] = [FeedGap(0, 0)]
+        for user_id, subs in list(self._subs.items()):
+            if user_id is None:
+                continue
+            gap = FeedGap(user_id, modseqs.get(user_id, 0))
+            every.append(gap)
+            for sub in list(subs):
+                self._call(sub, [gap])
+        for sub in list(self._subs.get(None, ())):
+            self._call(sub, every)
 
     def _dispatch(self, changes: Sequence[Change]) -> None:
         by_user: dict[int, list[Change]] = defaultdict(list)

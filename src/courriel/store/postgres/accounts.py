@@ -102,8 +102,9 @@ async def delete_user(tx: Tx, address: str) -> None:
     await tx.run("DELETE FROM messages WHERE mailbox_id = ANY(%s)", (boxes,))
     await tx.run("DELETE FROM expunged WHERE mailbox_id = ANY(%s)", (boxes,))
     for table in ("mailboxes", "subscriptions", "metadata", "sieve_scripts", "sieve_vacation",
-                  "mailbox_tombstones", "access_tokens", "message_events"):  # fmt: skip
+                  "mailbox_tombstones", "access_tokens", "message_events", "email_submissions"):  # fmt: skip
         await tx.run(f"DELETE FROM {table} WHERE user_id = %s", (user_id,))
+    await tx.run("DELETE FROM web_sessions WHERE user_id = %s", (user_id,))
     await tx.run("DELETE FROM users WHERE id = %s", (user_id,))
 
 

@@ -85,6 +85,16 @@ async def get_script(tx: Tx, user_id: int, name: str | None) -> SieveScript | No
     return None if row is None else SieveScript(str(row[0]), str(row[1]), bool(row[2]))
 
 
+async def delivery_scripts(tx: Tx, user_id: int, system: str) -> tuple[SieveScript | None, SieveScript | None]:
+    """(the active script, the script named ``system``) in one query."""
+    rows = await tx.all(
+        "SELECT name, content, active FROM sieve_scripts WHERE user_id = %s AND (active OR name = %s)",
+        (user_id, system),
+    )
+    scripts = [SieveScript(str(r[0]), str(r[1]), bool(r[2])) for r in rows]
+    return next((s for s in scripts if s.active), None), next((s for s in scripts if s.name == system), None)
+
+
 async def put_script(tx: Tx, user_id: int, name: str, content: str, max_scripts: int, max_size: int) -> None:
     await _lock_user(tx, user_id)
     if max_size and len(content.encode()) > max_size:

@@ -16,8 +16,13 @@ feed follows the global commit order — an IMAP session on node B never learns 
 writer after the barrier was not enough: the listener could go on to publish a later batch
 of another node before the writer's coroutine ran again.
 
-If the listening connection drops, the listener reconnects; changes committed meanwhile
-are not replayed (sessions reload a mailbox whose row is newer than their index).
+Gaps: if the listening connection drops, the listener reconnects, LISTENs again and only
+then publishes a :class:`~courriel.store.changes.FeedGap` to every subscriber (with each
+user's MODSEQ read after the LISTEN): what was committed while it was away is in what the
+subscribers read from the store after the gap, and what is committed later comes as
+notifications. IMAP sessions re-read their selected mailbox and announce the difference;
+push streams announce a state change. A ``change_log`` row that is gone when its
+notification is handled (older than :data:`LOG_KEEP_SECONDS`) is a gap too.
 """
 
 from __future__ import annotations
@@ -128,6 +133,7 @@ class Listener:
         self.connected = False
         self.own = 0  # the highest batch number of this node seen come back
         self._moved = asyncio.Event()
+        self.gaps = 0  # FeedGaps published (reconnections, lost change_log rows)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="courriel-store-listen")
@@ -144,10 +150,18 @@ class Listener:
 
     async def _run(self) -> None:
         delay = 0.1
+        first = True  # the first attempt: nothing can have been missed before it
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    self.dsn, autocommit=True, application_name=f"courriel-listen {self.node}"
+                ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}".encode())
+                    if not first:
+                        # After the LISTEN: a change committed from now on comes as a
+                        # notification, one committed before is in what subscribers re-read.
+                        await self._gap(conn)
+                        log.warning("store change listener: reconnected; subscribers told to resync")
                     self.connected = True
                     self._ready.set()
                     delay = 0.1
@@ -157,6 +171,7 @@ class Listener:
                 raise
             except Exception as exc:
                 log.warning("store change listener: %s (reconnecting)", exc)
+            first = False
             self.connected = False
             self._moved.set()  # waiters in barrier() stop waiting for a lost connection
             self._ready.set()  # start() must not hang on a database that is down
@@ -178,6 +193,28 @@ class Listener:
             except TimeoutError:
                 continue
 
+    async def _gap(self, conn: psycopg.AsyncConnection[Any] | None) -> None:
+        """Publish a FeedGap with the MODSEQs of the users subscribed here, read on ``conn``
+        (None: on a connection of its own, the listening one being busy)."""
+        users = self.hub.users()
+        modseqs: dict[int, int] = {}
+        if users:
+            sql = b"SELECT id, modseq FROM users WHERE id = ANY(%s)"
+            try:
+                if conn is not None:
+                    rows = await (await conn.execute(sql, (users,))).fetchall()
+                else:
+                    async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as own:
+                        rows = await (await own.execute(sql, (users,))).fetchall()
+            except psycopg.Error as exc:
+                if conn is not None:
+                    raise  # the new connection failed already: reconnect, and try again
+                log.warning("store change listener: MODSEQs for a gap: %s", exc)
+                rows = []
+            modseqs = {int(r[0]): int(r[1]) for r in rows}
+        self.gaps += 1
+        self.hub.gap(modseqs)
+
     async def _handle(self, payload: str) -> None:
         token, _, body = payload.partition(" ")
         node, _, seq = token.partition("#")
@@ -192,7 +229,8 @@ class Listener:
             # Not on the listening connection: it is busy waiting for notifications.
             text = await self.fetch(int(body[1:]))
             if text is None:
-                log.warning("store change listener: change batch %s is gone", body)
+                log.warning("store change listener: change batch %s is gone; subscribers told to resync", body)
+                await self._gap(None)
                 return
             body = text
         try:

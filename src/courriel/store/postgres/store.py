@@ -534,6 +534,13 @@ class PostgresStore(Store):
 
     async def claim_recent(self, mailbox_id: int, upto_uid: int | None = None) -> int:
         async def op(tx: Tx) -> int:
+            # The owner's row first, as every write takes it (db.py's lock order): in a batch
+            # with another operation of that user, the mailbox row taken first would deadlock
+            # with another node's transaction holding the user and waiting for the mailbox.
+            owner = await tx.one("SELECT user_id FROM mailboxes WHERE id = %s", (mailbox_id,))
+            if owner is None:
+                raise NotFound("no such mailbox")
+            await msg_ops.lock_users(tx, [int(owner[0])])
             row = await tx.one("SELECT recent_uid, uidnext FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,))
             if row is None:
                 raise NotFound("no such mailbox")
@@ -627,6 +634,9 @@ class PostgresStore(Store):
 
     async def get_sieve_script(self, user_id: int, name: str | None) -> SieveScript | None:
         return await self.db.read(lambda tx: extras.get_script(tx, user_id, name))
+
+    async def delivery_sieve_scripts(self, user_id: int, system: str) -> tuple[SieveScript | None, SieveScript | None]:
+        return await self.db.read(lambda tx: extras.delivery_scripts(tx, user_id, system))
 
     async def put_sieve_script(
         self, user_id: int, name: str, content: str, max_scripts: int = 0, max_size: int = 0
