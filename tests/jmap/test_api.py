@@ -24,7 +24,7 @@ def imap(server: CourrielServer) -> Iterator[imaplib.IMAP4]:
 def test_session_resource(api: Api) -> None:
     s = api.session
     assert s["username"] == "alice@example.test"
-    assert set(s["capabilities"]) == set(USING)
+    assert set(s["capabilities"]) == {*USING, "urn:ietf:params:jmap:vacationresponse"}
     core = s["capabilities"]["urn:ietf:params:jmap:core"]
     assert core["maxCallsInRequest"] == 16 and core["maxSizeUpload"] == 100000
     assert s["apiUrl"].endswith("/jmap/api") and "{blobId}" in s["downloadUrl"] and "{accountId}" in s["uploadUrl"]

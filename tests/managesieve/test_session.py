@@ -205,3 +205,21 @@ def test_plaintext_needs_tls_and_starttls_resends_capabilities(tmp_path_factory:
         r.login()
         assert r.cmd(b"STARTTLS\r\n") == b'NO "STARTTLS not allowed now"\r\n'
         assert r.cmd(b"LOGOUT\r\n") == b'OK "logout completed"\r\n'
+
+
+def test_reserved_vacation_script_name(server: CourrielServer) -> None:
+    """The name jmap-vacation is the JMAP VacationResponse's system script: no write, rename, delete
+    or activation over ManageSieve, whether it exists or not (courriel.sieve.delivery)."""
+    r = Raw(server.port("managesieve"))
+    r.login("bob@example.test", "bob-pw")
+    no = b'NO "the name jmap-vacation is reserved for the vacation response: change it over JMAP"\r\n'
+    assert r.cmd(b'PUTSCRIPT "jmap-vacation" "keep;"\r\n') == no
+    assert r.cmd(b'HAVESPACE "jmap-vacation" 10\r\n') == no
+    assert r.cmd(b'SETACTIVE "jmap-vacation"\r\n') == no
+    assert r.cmd(b'DELETESCRIPT "jmap-vacation"\r\n') == no
+    assert r.cmd(b'RENAMESCRIPT "jmap-vacation" "mine"\r\n') == no
+    assert r.cmd(b'PUTSCRIPT "mine" "keep;"\r\n') == b'OK "putscript completed"\r\n'
+    assert r.cmd(b'RENAMESCRIPT "mine" "jmap-vacation"\r\n') == no
+    assert r.cmd(b'GETSCRIPT "jmap-vacation"\r\n') == b'NO (NONEXISTENT) "no such script"\r\n'
+    assert r.cmd(b'DELETESCRIPT "mine"\r\n') == b'OK "deletescript completed"\r\n'
+    assert r.cmd(b"LISTSCRIPTS\r\n") == b'OK "listscripts completed"\r\n'

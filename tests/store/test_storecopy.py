@@ -17,6 +17,7 @@ from courriel.cli.main import CommandError
 from courriel.store.api import (
     INBOX,
     BodyContains,
+    EmailSubmissionRecord,
     Flag,
     FlagMode,
     HeaderContains,
@@ -79,6 +80,11 @@ async def _populate(data: Path) -> None:
         await s.set_active_sieve_script(bob.id, "main")
         await s.vacation_due(bob.id, "h", "someone@remote.test", 86400)
         await s.add_token(alice.id, b"\x01" * 32, "phone")
+        for sid in ("S1", "S2"):  # JMAP submission records, one destroyed (a tombstone)
+            await s.add_email_submission(EmailSubmissionRecord(
+                sid, alice.id, "I1", "M1", "T1", {"mailFrom": {"email": "alice@example.test"}}, 1.5, None,
+                {"x@remote.test": {"delivered": "queued"}}))  # fmt: skip
+        await s.destroy_email_submissions(alice.id, ["S2"])
         await s.enqueue(message("outbound"), "alice@example.test",
                         [QueueRecipient("x@remote.test", "SUCCESS,FAILURE", "rfc822;x@remote.test")], envid="E1")  # fmt: skip
         await s.claim_recent(inbox.id)
@@ -103,6 +109,7 @@ async def _state(s: Store) -> dict[str, object]:
         out[f"subs {u.address}"] = await s.list_subscriptions(u.id)
         out[f"meta {u.address}"] = await s.get_metadata(u.id, None)
         out[f"sieve {u.address}"] = await s.list_sieve_scripts(u.id)
+        out[f"submissions {u.address}"] = await s.email_submissions(u.id, tombstones=True)
         for b in boxes:
             infos = await s.list_messages(b.id)
             out[f"msgs {b.id}"] = infos

@@ -4,7 +4,8 @@ PostgreSQL, with progress, then verify.
 Everything is copied with its identity: ids (so mailbox, content and user ids stay valid
 in clients' caches and JMAP ids), UIDVALIDITY/UIDNEXT/HIGHESTMODSEQ, each message's UID,
 MODSEQ, flags, keywords and dates, tombstones, password hashes and SCRAM keys, aliases,
-subscriptions, METADATA, Sieve scripts, vacation records, tokens and the outbound queue.
+subscriptions, METADATA, Sieve scripts, vacation records, tokens, JMAP submission records and
+the outbound queue.
 Message bytes go into the database (``blob_data``), or into ``--blob-dir`` as files. The
 full-text rows come from the SQLite index, or from the message when it was not indexed.
 
@@ -34,7 +35,7 @@ from courriel.config import load_config
 TABLES = (
     "domains", "users", "aliases", "mailboxes", "mailbox_tombstones", "subscriptions", "contents",
     "messages", "expunged", "queue", "queue_recipients", "metadata", "sieve_scripts", "sieve_vacation",
-    "access_tokens",
+    "access_tokens", "email_submissions",
 )  # fmt: skip
 SEQUENCES = {
     "domains": "id", "users": "id", "mailboxes": "id", "contents": "id", "queue": "id",

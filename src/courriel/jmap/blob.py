@@ -30,6 +30,13 @@ def message_blob_id(content_id: int) -> str:
     return f"G{content_id}"
 
 
+def message_content(blob_id: str) -> int | None:
+    """The content id of a whole stored message's blob id (``G<content id>``), else None."""
+    if blob_id.startswith("G") and blob_id[1:].isdigit() and len(blob_id) < 20:
+        return int(blob_id[1:])
+    return None
+
+
 def part_prefix(content_id: int) -> str:
     return message_blob_id(content_id)
 

@@ -22,7 +22,8 @@ log = logging.getLogger("courriel.jmap")
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
 SUBMISSION = "urn:ietf:params:jmap:submission"
-CAPABILITIES = frozenset({CORE, MAIL, SUBMISSION})
+VACATION = "urn:ietf:params:jmap:vacationresponse"  # RFC 8621 §8
+CAPABILITIES = frozenset({CORE, MAIL, SUBMISSION, VACATION})
 MAX_ID = 255  # RFC 8620 §1.2: 1-255 octets of [A-Za-z0-9_-]
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 

@@ -277,6 +277,8 @@ async def email_get(call: Call, args: dict[str, Any]) -> dict[str, Any]:
                 continue
             r = Renderer(data, body_from_json(rec.body_json), blobs.part_prefix(entry.content_id), opts)
             obj.update(r.properties(props, headers))
+            if "bodyValues" in props and obj.get("bodyValues"):
+                acct.retrieved.add(entry.content_id)  # the body went to the client
             if "preview" in props:
                 obj["preview"] = rec.preview
             if "hasAttachment" in props:

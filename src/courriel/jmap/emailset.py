@@ -349,3 +349,17 @@ async def email_import(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         "accountId": acct.id, "oldState": old_state, "newState": await acct.state(),
         "created": created or None, "notCreated": not_created or None,
     }  # fmt: skip
+
+
+@method("Email/copy", MAIL)
+async def email_copy(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+    """RFC 8620 §5.4 / RFC 8621 §4.7: copy between two accounts. A user has one account here,
+    and fromAccountId "MUST be different to the accountId", so no copy can succeed: the same
+    account is invalidArguments, any other is fromAccountNotFound (within one account,
+    Email/set on mailboxIds is the way)."""
+    source = args.get("fromAccountId")
+    if not isinstance(source, str):
+        raise MethodError("invalidArguments", "fromAccountId is required")
+    if source == call.account.id:
+        raise MethodError("invalidArguments", "fromAccountId must differ from accountId (RFC 8620 §5.4)")
+    raise MethodError("fromAccountNotFound", "this server has one account per user")

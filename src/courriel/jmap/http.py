@@ -24,18 +24,30 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from courriel.jmap import blob as blobs
-from courriel.jmap import email, emailset, mailbox, push, query, submission, thread  # noqa: F401 (methods)
+from courriel.jmap import (  # noqa: F401 (the methods register themselves)
+    email,
+    emailset,
+    mailbox,
+    push,
+    query,
+    submission,
+    submitted,
+    thread,
+    vacation,
+)
 from courriel.jmap.auth import Principal, authenticate
 from courriel.jmap.core import (
     CAPABILITIES,
     CORE,
     MAIL,
     SUBMISSION,
+    VACATION,
     RequestError,
     parse_request,
     process,
 )
 from courriel.jmap.index import Account
+from courriel.trace import events
 from courriel.web.app import WebPart
 from courriel.web.auth import client_ip
 
@@ -74,7 +86,9 @@ class Jmap:
         return public or f"{req.url.scheme}://{req.url.netloc}"
 
     def account(self, who: Principal, req: HttpRequest) -> Account:
-        return Account(self.ctx, who.user_id, who.address, client_ip(req), req.url.scheme == "https")
+        acct = Account(self.ctx, who.user_id, who.address, client_ip(req), req.url.scheme == "https")
+        acct.client = events.client_text(acct.peer_ip, req.client.port if req.client else 0)
+        return acct
 
     def session(self, who: Principal, req: HttpRequest) -> dict[str, Any]:
         cfg = self.ctx.cfg
@@ -94,6 +108,7 @@ class Jmap:
                 },
                 MAIL: {},
                 SUBMISSION: {},
+                VACATION: {},
             },
             "accounts": {
                 acct_id: {
@@ -110,10 +125,11 @@ class Jmap:
                             "mayCreateTopLevelMailbox": True,
                         },
                         SUBMISSION: {"maxDelayedSend": 0, "submissionExtensions": {}},
+                        VACATION: {},
                     },
                 }
             },
-            "primaryAccounts": {MAIL: acct_id, SUBMISSION: acct_id, CORE: acct_id},
+            "primaryAccounts": {MAIL: acct_id, SUBMISSION: acct_id, VACATION: acct_id, CORE: acct_id},
             "username": who.address,
             "apiUrl": f"{base}/api",
             "downloadUrl": f"{base}/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}",
@@ -150,7 +166,9 @@ class Jmap:
                 )  # fmt: skip
             except RequestError as exc:
                 return problem(exc)
-            result = await process(request, self.account(who, req))
+            acct = self.account(who, req)
+            result = await process(request, acct)
+            acct.flush_retrievals()
         finally:
             self.requests[who.user_id] -= 1
             if not self.requests[who.user_id]:
@@ -197,10 +215,15 @@ class Jmap:
             return _unauthorized()
         if req.path_params["account"] != f"A{who.user_id}":
             return Response(status_code=404)
+        acct = self.account(who, req)
         try:
-            data, ctype = await blobs.read_blob(self.account(who, req), req.path_params["blob"])
+            data, ctype = await blobs.read_blob(acct, req.path_params["blob"])
         except LookupError:
             return Response(b"blob not found\n", status_code=404, media_type="text/plain")
+        whole = blobs.message_content(req.path_params["blob"])
+        if whole is not None:  # the whole message: a retrieval for its journey
+            acct.retrieved.add(whole)
+            acct.flush_retrievals()
         accept = req.query_params.get("accept", "")
         if accept and _MEDIA_TYPE.match(accept):
             ctype = accept

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from courriel.jmap.core import MethodError
-from courriel.store.api import AccountMessage, Flag, Mailbox, Store
+from courriel.store.api import AccountMessage, Flag, Mailbox, MessageEvent, Store
 from courriel.store.content import thread_id, thread_key
+from courriel.trace import events
 
 if TYPE_CHECKING:
     from courriel.server import Context
@@ -268,6 +270,23 @@ class Account:
         self.user_id = user_id
         self.address = address
         self.id = f"A{user_id}"
+        #: The client as message events name it (``127.0.0.1:5123``), and the contents whose
+        #: bodies this request sent it (recorded once per request, see :meth:`flush_retrievals`).
+        self.client = peer_ip
+        self.retrieved: set[int] = set()
+
+    def flush_retrievals(self) -> None:
+        """Record the request's retrievals as "retrieved" message events, in the background
+        (courriel.trace.events: informative, off the request's critical path)."""
+        if not self.retrieved or not events.enabled(self.ctx):
+            return
+        now = time.time()
+        batch = [
+            MessageEvent(self.user_id, c, now, "retrieved", "JMAP", self.client, {"peek": False})
+            for c in sorted(self.retrieved)
+        ]
+        self.retrieved = set()
+        events.write_later(self.store, batch)
 
     async def modseq(self) -> int:
         user = await self.store.get_user_by_id(self.user_id)

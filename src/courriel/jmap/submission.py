@@ -5,25 +5,31 @@ Identities are the user's address and the aliases that point straight at it (the
 :func:`courriel.delivery.submit.submit`, the path authenticated SMTP submission takes: the
 same sender checks (SMTP's ``553 5.7.1`` becomes ``forbiddenMailFrom``/``forbiddenFrom``),
 local delivery through aliases and Sieve, the outbound queue for remote recipients.
-Submissions are final at once (no delayed send), so they are not kept: EmailSubmission/get
-is not offered.
+Submissions are final at once (no delayed send, undoStatus "final"); each is remembered in
+the store for EmailSubmission/get and the rest (:mod:`.submitted`). Destroying one forgets
+the record (the mail is sent); updating undoStatus to "canceled" is ``cannotUnsend``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from courriel.delivery.submit import SubmitError, submit
+from courriel.jmap import submitted
 from courriel.jmap.args import set_counts, set_error
 from courriel.jmap.core import SUBMISSION, Call, MethodError, invalid, method
 from courriel.jmap.emailset import email_set
 from courriel.jmap.headers import as_addresses, utc_date
 from courriel.jmap.index import Account, content_of
 from courriel.mime.headers import scan_header
+from courriel.store.api import EmailSubmissionRecord, StoreError
 
+log = logging.getLogger("courriel.jmap")
 _BCC = re.compile(rb"^Bcc:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*\r?\n", re.IGNORECASE | re.MULTILINE)
 
 
@@ -112,9 +118,10 @@ def _submit_error(exc: SubmitError) -> dict[str, Any]:
 async def submission_set(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     acct = call.account
     create, update, destroy = set_counts(args, acct.ctx.cfg.jmap.max_objects_in_set)
-    old_state = "0"
+    _, state = await submitted.records(acct)
+    old_state = str(state)
     if args.get("ifInState") not in (None, old_state):
-        raise MethodError("stateMismatch")
+        raise MethodError("stateMismatch", f"state is {old_state}")
     idents = {i["id"]: i for i in await identities(acct)}
     created: dict[str, Any] = {}
     not_created: dict[str, Any] = {}
@@ -152,19 +159,50 @@ async def submission_set(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         except SubmitError as exc:
             not_created[cid] = _submit_error(exc)
             continue
-        created[cid] = {"id": "S" + done.id, "undoStatus": "final", "sendAt": utc_date_now()}
-        call.created_ids[cid] = created[cid]["id"]
+        now = time.time()
+        record = EmailSubmissionRecord(
+            "S" + done.id, acct.user_id, ident["id"], eid, entry.thread,
+            {"mailFrom": {"email": mail_from, "parameters": None},
+             "rcptTo": [{"email": r, "parameters": None} for r in rcpts]},
+            now, done.queue_id, submitted.initial_status(rcpts, done.delivered),
+        )  # fmt: skip
+        try:
+            await acct.store.add_email_submission(record)
+        except StoreError as exc:  # the mail is sent: say so, even if it cannot be listed later
+            log.error("jmap: submission %s of %s not recorded: %s", record.id, acct.address, exc)
+        created[cid] = {"id": record.id, "undoStatus": "final", "sendAt": utc_date(datetime.fromtimestamp(now, UTC))}
+        call.created_ids[cid] = record.id
         email_of[cid] = eid
-        email_of[created[cid]["id"]] = eid
-    not_updated = {sid: set_error("notFound") for sid in update}
-    not_destroyed = {sid: set_error("notFound") for sid in destroy}
+        email_of[record.id] = eid
+    live = {r.id for r in (await submitted.records(acct))[0]}
+    update = {_created(call, sid): patch for sid, patch in update.items()}
+    destroy = [_created(call, sid) for sid in destroy]
+    not_updated = {}
+    for sid, patch in update.items():
+        if sid not in live:
+            not_updated[sid] = set_error("notFound")
+        elif set(patch) - {"undoStatus"}:
+            not_updated[sid] = set_error("invalidProperties", "only undoStatus may change", properties=sorted(patch))
+        elif patch.get("undoStatus") == "final":
+            continue  # unchanged
+        else:  # §7.5: a final submission cannot be unsent
+            not_updated[sid] = set_error("cannotUnsend", "the message has been sent: undoStatus is final")
+    updated = {sid: None for sid in update if sid not in not_updated}
+    gone = await acct.store.destroy_email_submissions(acct.user_id, [s for s in destroy if s in live])
+    not_destroyed = {sid: set_error("notFound") for sid in destroy if sid not in gone}
+    state = max((r.changed for r in await acct.store.email_submissions(acct.user_id, True)), default=0)
     out: dict[str, Any] = {
-        "accountId": acct.id, "oldState": old_state, "newState": old_state, "created": created or None,
-        "notCreated": not_created or None, "updated": None, "notUpdated": not_updated or None,
-        "destroyed": None, "notDestroyed": not_destroyed or None,
+        "accountId": acct.id, "oldState": old_state, "newState": str(state), "created": created or None,
+        "notCreated": not_created or None, "updated": updated or None, "notUpdated": not_updated or None,
+        "destroyed": gone or None, "notDestroyed": not_destroyed or None,
     }  # fmt: skip
     await _on_success(call, args, email_of)
     return out
+
+
+def _created(call: Call, ref: str) -> str:
+    """An id, or the id a ``#creationId`` of this request stands for (unknown: left as is)."""
+    return call.created_ids.get(ref[1:], ref) if ref.startswith("#") else ref
 
 
 async def _on_success(call: Call, args: dict[str, Any], email_of: dict[str, str]) -> None:
@@ -184,8 +222,3 @@ async def _on_success(call: Call, args: dict[str, Any], email_of: dict[str, str]
         extra = await email_set(call, {"accountId": call.account.id, "update": update, "destroy": destroy})
         call.extra.append(("Email/set", extra))
 
-
-def utc_date_now() -> str:
-    from datetime import UTC, datetime
-
-    return utc_date(datetime.fromtimestamp(time.time(), UTC)) or ""

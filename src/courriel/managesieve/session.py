@@ -25,7 +25,7 @@ from courriel.managesieve.protocol import (
 )
 from courriel.net import Connection
 from courriel.server import Context
-from courriel.sieve.delivery import SCRIPTS
+from courriel.sieve.delivery import VACATION_SCRIPT
 from courriel.sieve.grammar import SieveSyntaxError
 from courriel.sieve.interpreter import MAX_REDIRECTS
 from courriel.sieve.validate import EXTENSIONS, compile_script
@@ -205,9 +205,6 @@ class Session:
         assert self.user is not None
         return self.user.user_id
 
-    def changed(self) -> None:
-        SCRIPTS.invalidate(self.user_id)
-
 
 def args(cmd: Command, *kinds: type) -> tuple[object, ...]:
     if len(cmd.args) != len(kinds) or not all(isinstance(a, k) for a, k in zip(cmd.args, kinds, strict=True)):
@@ -220,6 +217,15 @@ def script_name(value: object) -> str:
     if not valid_script_name(value):
         raise SieveError("invalid script name")
     return value
+
+
+def writable_name(value: object) -> str:
+    """A script name the user may write, delete, rename or activate: not the JMAP vacation's
+    system script (LISTSCRIPTS shows it, never ACTIVE, and GETSCRIPT reads it)."""
+    name = script_name(value)
+    if name == VACATION_SCRIPT:
+        raise SieveError(f"the name {VACATION_SCRIPT} is reserved for the vacation response: change it over JMAP")
+    return name
 
 
 # --- commands (RFC 5804 §2) ---------------------------------------------------------------------
@@ -336,7 +342,7 @@ def _check(s: Session, content: str) -> None:
 
 async def cmd_havespace(s: Session, cmd: Command) -> None:
     name, size = args(cmd, str, int)
-    script_name(name)
+    writable_name(name)
     assert isinstance(size, int)
     if size > s.cfg.max_script_size:
         raise SieveError("script too large", "QUOTA/MAXSIZE")
@@ -348,14 +354,13 @@ async def cmd_havespace(s: Session, cmd: Command) -> None:
 
 async def cmd_putscript(s: Session, cmd: Command) -> None:
     name_arg, content = args(cmd, str, str)
-    name = script_name(name_arg)
+    name = writable_name(name_arg)
     assert isinstance(content, str)
     _check(s, content)
     try:
         await s.ctx.store.put_sieve_script(s.user_id, name, content, s.cfg.max_scripts, s.cfg.max_script_size)
     except QuotaExceeded as exc:
         raise SieveError(str(exc), "QUOTA/MAXSCRIPTS" if "many" in str(exc) else "QUOTA/MAXSIZE") from None
-    s.changed()
     s.send(response("OK", "putscript completed"))
 
 
@@ -378,8 +383,7 @@ async def cmd_setactive(s: Session, cmd: Command) -> None:
     (name,) = args(cmd, str)
     assert isinstance(name, str)
     # RFC 5804 §2.8: the empty name deactivates every script.
-    await s.ctx.store.set_active_sieve_script(s.user_id, script_name(name) if name else None)
-    s.changed()
+    await s.ctx.store.set_active_sieve_script(s.user_id, writable_name(name) if name else None)
     s.send(response("OK", "setactive completed"))
 
 
@@ -393,7 +397,7 @@ async def cmd_getscript(s: Session, cmd: Command) -> None:
 
 async def cmd_deletescript(s: Session, cmd: Command) -> None:
     (name_arg,) = args(cmd, str)
-    name = script_name(name_arg)
+    name = writable_name(name_arg)
     script = await s.ctx.store.get_sieve_script(s.user_id, name)
     if script is None:
         raise SieveError("no such script", "NONEXISTENT")
@@ -405,8 +409,7 @@ async def cmd_deletescript(s: Session, cmd: Command) -> None:
 
 async def cmd_renamescript(s: Session, cmd: Command) -> None:
     old, new = args(cmd, str, str)
-    await s.ctx.store.rename_sieve_script(s.user_id, script_name(old), script_name(new))
-    s.changed()
+    await s.ctx.store.rename_sieve_script(s.user_id, writable_name(old), writable_name(new))
     s.send(response("OK", "renamescript completed"))
 
 

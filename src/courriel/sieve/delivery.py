@@ -5,6 +5,14 @@ For every local recipient with an active script, the script runs over the messag
 flags), all stored with one :meth:`Store.deliver` (all or none), and, only after that
 commit, the messages to send (redirects, vacation replies, rejection notices) are queued.
 
+The JMAP VacationResponse (:mod:`courriel.jmap.vacation`) is a system script,
+:data:`VACATION_SCRIPT`, kept beside the user's scripts and never active: when it holds a
+vacation action, it runs first with only that action honoured, through the same vacation
+rules and :days tracking as a script's own; the active script then files the message as
+it would without it. One reply per message: when both issue a vacation, the JMAP one goes.
+Scripts are read from the store at every delivery (only compiling is cached), so a change
+from ManageSieve or JMAP on any node applies to the next message.
+
 Invariant: a script never loses mail. A script that does not compile, fails while running
 (RFC 5228 §2.10.6), or names a mailbox that does not exist gets the message filed into INBOX
 (the implicit keep) and an error logged.
@@ -12,14 +20,14 @@ Invariant: a script never loses mail. A script that does not compile, fails whil
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from courriel.sieve.grammar import SieveSyntaxError
-from courriel.sieve.interpreter import FileInto, Outcome, SieveRuntimeError, evaluate
+from courriel.sieve.grammar import Node, SieveSyntaxError
+from courriel.sieve.interpreter import FileInto, Outcome, SieveRuntimeError, Vacation, evaluate
 from courriel.sieve.message import Envelope, MessageView
 from courriel.sieve.replies import (
     rejection_notice,
@@ -37,6 +45,7 @@ from courriel.store.api import (
     Flag,
     MessageEvent,
     QueueRecipient,
+    SieveScript,
     Store,
     StoreError,
 )
@@ -66,36 +75,67 @@ class MessageRejected(Exception):
         self.reason = reason
 
 
+#: The reserved name of the JMAP VacationResponse's script (courriel.jmap.vacation): a system
+#: script kept beside the user's own, never the active one; ManageSieve refuses to write it.
+VACATION_SCRIPT = "jmap-vacation"
+
+
+@dataclass(frozen=True, slots=True)
+class UserScripts:
+    """What delivery runs for one user: the active script, and the JMAP vacation's script when
+    it has a vacation action (a disabled VacationResponse keeps its script without one)."""
+
+    active: Script | None
+    vacation: Script | None
+
+
+def _has_vacation(nodes: Sequence[Node]) -> bool:
+    return any(n.name == "vacation" or _has_vacation(n.block or ()) for n in nodes)
+
+
 class ScriptCache:
-    """Compiled active scripts per user for ``ttl`` seconds (ManageSieve invalidates at once)."""
+    """Compiled scripts by their text. The texts themselves are read from the store at every
+    delivery (one query: the active script and the vacation script), so a change made on any
+    node (ManageSieve, JMAP) applies to the very next message; only compiling is saved."""
 
-    def __init__(self, ttl: float = 2.0, max_entries: int = 10_000) -> None:
-        self.ttl = ttl
+    def __init__(self, max_entries: int = 2_000, max_bytes: int = 32 * 1024 * 1024) -> None:
         self.max_entries = max_entries
-        self._entries: dict[int, tuple[Script | None, float]] = {}
+        self.max_bytes = max_bytes
+        self._bytes = 0
+        self._compiled: dict[bytes, tuple[Script | None, bool]] = {}
 
-    async def get(self, store: Store, user_id: int) -> Script | None:
-        hit = self._entries.get(user_id)
-        now = time.monotonic()
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        row = await store.get_sieve_script(user_id, None)
+    async def get(self, store: Store, user_id: int) -> UserScripts:
+        active, vacation = await store.delivery_sieve_scripts(user_id, VACATION_SCRIPT)
+        if active is not None and active.name == VACATION_SCRIPT:
+            active = None  # never the active one (a draft of this feature made it so): run as the vacation
+        away = self._compile(user_id, vacation) if vacation is not None else None
+        return UserScripts(
+            self._compile(user_id, active)[0] if active is not None else None,
+            away[0] if away is not None and away[1] else None,
+        )
+
+    def _compile(self, user_id: int, row: SieveScript) -> tuple[Script | None, bool]:
+        """(the compiled script or None when it does not compile, whether it has a vacation)."""
+        key = hashlib.blake2b(row.content.encode("utf-8", "surrogateescape"), digest_size=20).digest()
+        hit = self._compiled.get(key)
+        if hit is not None:
+            return hit
         script: Script | None = None
-        if row is not None:
-            try:
-                script = compile_script(row.content)
-            except SieveSyntaxError as exc:
-                log.error("sieve: user %d: active script %r does not compile: %s", user_id, row.name, exc)
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[user_id] = (script, now + self.ttl)
-        return script
+        try:
+            script = compile_script(row.content)
+        except SieveSyntaxError as exc:
+            log.error("sieve: user %d: script %r does not compile: %s", user_id, row.name, exc)
+        entry = (script, script is not None and _has_vacation(script.commands))
+        size = len(row.content)
+        if len(self._compiled) >= self.max_entries or self._bytes + size > self.max_bytes:
+            self._compiled.clear()
+            self._bytes = 0
+        self._compiled[key] = entry
+        self._bytes += size
+        return entry
 
-    def invalidate(self, user_id: int) -> None:
-        self._entries.pop(user_id, None)
 
-
-#: The process-wide cache (ManageSieve sessions invalidate it).
+#: The process-wide cache of compiled scripts.
 SCRIPTS = ScriptCache()
 
 
@@ -121,16 +161,76 @@ def _strip_return_path(data: bytes) -> bytes:
     return data
 
 
+def _away(rcpt: Recipient, data: bytes, env: Envelope, scripts: UserScripts, junk: bool) -> Vacation | None:
+    """The JMAP vacation's reply to consider: its script runs with only its vacation action
+    honoured (it holds nothing else but ``require`` and date tests; its implicit keep is not
+    one). Mail the spam filter judged junk gets none (no backscatter to forged senders)."""
+    if scripts.vacation is None or junk:
+        return None
+    try:
+        return evaluate(scripts.vacation, data, env).vacation
+    except SieveRuntimeError as exc:
+        log.error("sieve: %s: the vacation script failed: %s", rcpt.address, exc)
+        return None
+
+
 async def _plan(
-    store: Store, rcpt: Recipient, data: bytes, mail_from: str, script: Script, junk: bool, hostname: str
+    store: Store, rcpt: Recipient, data: bytes, mail_from: str, scripts: UserScripts, junk: bool, hostname: str
 ) -> _Plan:
+    """Where the message goes for ``rcpt`` and what is sent: the JMAP vacation first (a reply
+    at most), then the active script (or the implicit keep) for filing, unchanged by it."""
     plan = _Plan()
+    msg = MessageView(data)
+    env = Envelope(mail_from, rcpt.address, rcpt.address)
+    away = _away(rcpt, data, env, scripts, junk)
+    own: Vacation | None = None
+    if scripts.active is None:
+        plan.targets.append(await _junk_or_inbox(store, rcpt, junk))
+        plan.actions.append("keep (no Sieve script)")
+    else:
+        out = await _run_own(store, rcpt, data, mail_from, env, scripts.active, junk, hostname, plan)
+        if out is not None:
+            own = out.vacation
+            if out.reject is not None:
+                away = None  # refused mail gets the notice, not an auto-reply too (RFC 5429 §2.1)
+    if away is not None and own is not None:
+        # One reply per message: the JMAP VacationResponse wins over the script's own vacation.
+        log.info("sieve: %s: the script's vacation is superseded by the JMAP vacation", rcpt.address)
+        plan.actions.append("vacation (the script's own: superseded by the JMAP vacation)")
+    if away is not None:
+        await _vacation(store, rcpt, msg, mail_from, away, hostname, plan, "vacation (JMAP)")
+    elif own is not None:
+        await _vacation(store, rcpt, msg, mail_from, own, hostname, plan, "vacation")
+    return plan
+
+
+async def _vacation(
+    store: Store, rcpt: Recipient, msg: MessageView, mail_from: str, vacation: Vacation, hostname: str,
+    plan: _Plan, label: str,
+) -> None:  # fmt: skip
+    """RFC 5230 §4.5-4.6 and §5: the rules, the :days tracking, then the reply."""
+    reason = vacation_skip_reason(msg, mail_from, rcpt.address, vacation)
+    if reason is not None:
+        log.info("sieve: %s: no vacation reply to %s: %s", rcpt.address, mail_from or "<>", reason)
+        plan.actions.append(f"{label} (no reply: {reason})")
+    elif await store.vacation_due(rcpt.user_id, vacation_handle(vacation), mail_from, vacation_days(vacation) * 86400):
+        reply = vacation_reply(msg, mail_from, rcpt.address, vacation, hostname)
+        plan.outgoing.append((reply, "", mail_from))  # RFC 5230 §5.1: null envelope sender
+        plan.actions.append(label)
+    else:
+        plan.actions.append(f"{label} (already replied)")
+
+
+async def _run_own(
+    store: Store, rcpt: Recipient, data: bytes, mail_from: str, env: Envelope, script: Script, junk: bool,
+    hostname: str, plan: _Plan,
+) -> Outcome | None:  # fmt: skip
+    """Run the user's active script into ``plan`` (targets, redirects, rejection; its vacation
+    is returned in the outcome for :func:`_plan`). None when it failed: kept in INBOX."""
     fallback = AppendTarget(rcpt.inbox_id)
     known: dict[str, int] = {}
     if junk or "mailbox" in script.extensions or "fileinto" in script.extensions:
         known = {m.name: m.id for m in await store.list_mailboxes(rcpt.user_id) if not m.noselect}
-    msg = MessageView(data)
-    env = Envelope(mail_from, rcpt.address, rcpt.address)
 
     def exists(name: str) -> bool:
         return name in known or (name.upper() == INBOX and INBOX in known)
@@ -141,7 +241,7 @@ async def _plan(
         log.error("sieve: %s: script failed, message kept in INBOX: %s", rcpt.address, exc)
         plan.targets.append(fallback)
         plan.actions.append("keep (script failed)")
-        return plan
+        return None
     plan.actions += ["keep" if f.mailbox.upper() == INBOX else f"fileinto {f.mailbox}" for f in out.fileinto]
     if out.implicit_keep:
         plan.actions.append("keep")
@@ -169,25 +269,12 @@ async def _plan(
             plan.ereject = out.reject
         elif mail_from:
             plan.outgoing.append((rejection_notice(body, mail_from, rcpt.address, out.reject, hostname), "", mail_from))
-    if out.vacation is not None:
-        reason = vacation_skip_reason(msg, mail_from, rcpt.address, out.vacation)
-        if reason is not None:
-            log.info("sieve: %s: no vacation reply to %s: %s", rcpt.address, mail_from or "<>", reason)
-            plan.actions.append(f"vacation (no reply: {reason})")
-        elif await store.vacation_due(
-            rcpt.user_id, vacation_handle(out.vacation), mail_from, vacation_days(out.vacation) * 86400
-        ):
-            reply = vacation_reply(msg, mail_from, rcpt.address, out.vacation, hostname)
-            plan.outgoing.append((reply, "", mail_from))  # RFC 5230 §5.1: null envelope sender
-            plan.actions.append("vacation")
-        else:
-            plan.actions.append("vacation (already replied)")
     log.info(
         "sieve: %s: fileinto=%s keep=%s redirect=%d reject=%s vacation=%s",
         rcpt.address, [f.mailbox for f in out.fileinto], out.implicit_keep, len(out.redirects),
         out.reject is not None, out.vacation is not None,
     )  # fmt: skip
-    return plan
+    return out
 
 
 async def _target(store: Store, rcpt: Recipient, item: FileInto, known: dict[str, int]) -> AppendTarget:
@@ -232,13 +319,13 @@ async def deliver(
     erejects: list[tuple[str, str]] = []  # (recipient, reason)
     decided: list[tuple[int, list[int], list[str]]] = []  # (user, mailbox ids, actions): message events
     for rcpt in local:
-        script = await cache.get(store, rcpt.user_id)
-        if script is None:
+        scripts = await cache.get(store, rcpt.user_id)
+        if scripts.active is None and scripts.vacation is None:
             targets.append(await _junk_or_inbox(store, rcpt, junk))
             decided.append((rcpt.user_id, [targets[-1].mailbox_id], ["keep (no Sieve script)"]))
             continue
         try:
-            plan = await _plan(store, rcpt, data, mail_from, script, junk, hostname)
+            plan = await _plan(store, rcpt, data, mail_from, scripts, junk, hostname)
         except StoreError as exc:
             log.error("sieve: %s: %s; message kept in INBOX", rcpt.address, exc)
             plan = _Plan([AppendTarget(rcpt.inbox_id)], actions=["keep (script failed)"])

@@ -32,6 +32,16 @@ def get_script(c: sqlite3.Connection, user_id: int, name: str | None) -> SieveSc
     return None if row is None else SieveScript(str(row[0]), str(row[1]), bool(row[2]))
 
 
+def delivery_scripts(c: sqlite3.Connection, user_id: int, system: str) -> tuple[SieveScript | None, SieveScript | None]:
+    """(the active script, the script named ``system``) in one query."""
+    rows = c.execute(
+        "SELECT name, content, active FROM sieve_scripts WHERE user_id = ? AND (active = 1 OR name = ?)",
+        (user_id, system),
+    ).fetchall()
+    scripts = [SieveScript(str(r[0]), str(r[1]), bool(r[2])) for r in rows]
+    return next((s for s in scripts if s.active), None), next((s for s in scripts if s.name == system), None)
+
+
 def put_script(tx: Tx, user_id: int, name: str, content: str, max_scripts: int, max_size: int) -> None:
     _user(tx, user_id)
     if max_size and len(content.encode()) > max_size:
