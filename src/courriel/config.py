@@ -197,14 +197,18 @@ class HttpSection(ListenerSection):
     max_request_size: int = 50 * 1024 * 1024
     #: Client networks allowed to read ``/metrics`` (comma-separated addresses or CIDRs).
     metrics_allow: str = "127.0.0.0/8, ::1"
-    #: Seconds without a request before a webmail session ends (sessions live in memory).
+    #: Seconds without a request before a webmail session ends (sessions are kept in the store).
     webmail_session_timeout: int = 8 * 3600
+    #: Seconds after its login when a webmail session ends however active it is.
+    webmail_session_max_age: int = 30 * 24 * 3600
 
     def validate(self) -> None:
         if self.max_request_size <= 0:
             raise ConfigError("http.max_request_size: must be positive")
         if self.webmail_session_timeout <= 0:
             raise ConfigError("http.webmail_session_timeout: must be positive")
+        if self.webmail_session_max_age <= 0:
+            raise ConfigError("http.webmail_session_max_age: must be positive")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("http.public_url: must be an http:// or https:// URL")
         for part in self.metrics_allow.split(","):
@@ -506,6 +510,9 @@ class JmapSection:
     upload_ttl: int = 24 * 3600  # seconds an uploaded blob is kept
     #: EventSource connections one user may hold open.
     max_event_streams: int = 8
+    #: ``:days`` of the Sieve vacation a JMAP VacationResponse makes (one reply per sender per
+    #: this many days, RFC 5230 §4.1).
+    vacation_days: int = 7
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):

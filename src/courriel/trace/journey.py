@@ -185,7 +185,7 @@ def build(
                 "span": (float(entries[0]["t"]), float(entries[-1]["t"])),
             })
     for e in events:
-        if e.kind != "retrieved" or e.protocol not in ("POP3", "IMAP"):
+        if e.kind != "retrieved" or e.protocol not in ("POP3", "IMAP", "JMAP", "webmail"):  # JMAP, webmail: ⑤
             continue
         pop = e.protocol == "POP3"
         step = {
@@ -195,6 +195,7 @@ def build(
             "protocol": e.protocol,
             "client": e.client,
             "peek": bool(e.details.get("peek")),
+            "part": str(e.details.get("part", "")),  # webmail: a part ("raw": the whole message) downloaded
             "tls": None,
             "transcript": None,
         }
@@ -279,6 +280,8 @@ def step_details(s: dict[str, Any]) -> list[str]:
     else:
         peek = " (peek)" if s.get("peek") else ""
         out.append(f"{s['protocol']}{peek} client {s.get('client') or '?'}" + (f", {s['tls']}" if s.get("tls") else ""))
+        if s.get("part"):
+            out.append("downloaded " + ("the message" if s["part"] == "raw" else f"part {s['part']}"))
     return out
 
 

@@ -59,7 +59,7 @@ class JourneyPages:
         if webmail is not None:
             from courriel.webmail.sessions import COOKIE
 
-            session = webmail.extra["webmail"].sessions.get(request.cookies.get(COOKIE))
+            session = await webmail.extra["webmail"].sessions.get(request.cookies.get(COOKIE))
             if session is not None:
                 return session.user_id, session.address
         creds = await basic_user(self.ctx, request)

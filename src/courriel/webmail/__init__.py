@@ -3,7 +3,8 @@
 - ``app``: the http part (routes under ``/``, ``/login``, ``/mail/...``, ``/static/...``) and
   the security headers of every response.
 - ``common``: sessions checked, CSRF, typed errors turned into responses in one place.
-- ``sessions``: in-memory sessions (lost at restart), capabilities for the message frame.
+- ``sessions``: sessions kept in the store (a cache here), capabilities for the message frame.
+- ``retrievals``: messages opened or downloaded, as "retrieved" message events (the journey).
 - ``login``, ``listing`` (folders, pages of the list, search), ``reader`` (a message, its
   sandboxed body, its parts), ``compose`` (write, reply, forward, drafts, send), ``actions``
   (flags, move, delete), ``live`` (Server-Sent Events from the store's change feed).

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from courriel.web.app import WebPart
-from courriel.webmail import actions, compose, listing, live, login, reader
+from courriel.webmail import actions, compose, devices, listing, live, login, reader
 from courriel.webmail.common import WebError, Webmail, error_response, ids_in_range, route
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ def routes(wm: Webmail) -> list[BaseRoute]:
         route(wm, box + "/{uid:int}", reader.message_page),
         Route(box + "/{uid:int}/body", _plain(wm, reader.frame)),
         Route(box + "/{uid:int}/part/{section}", _plain(wm, reader.part)),
+        route(wm, box + "/{uid:int}/raw", reader.raw),
         route(wm, "/mail/compose", compose.compose_page),
         route(wm, "/mail/send", compose.send, ("POST",)),
         route(wm, "/mail/draft", compose.save_draft, ("POST",)),
@@ -98,10 +99,13 @@ def routes(wm: Webmail) -> list[BaseRoute]:
         route(wm, "/mail/upload/delete", compose.drop_upload, ("POST",)),
         route(wm, "/mail/action", actions.action, ("POST",)),
         route(wm, "/mail/events", live.events),
+        route(wm, "/mail/sessions", devices.sessions_page),
+        route(wm, "/mail/sessions/end", devices.end_sessions, ("POST",)),
         Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
     ]
 
 
 def part(ctx: Context) -> WebPart:
     wm = Webmail(ctx)
-    return WebPart(name="webmail", routes=routes(wm), middleware=[Middleware(SecurityHeaders)], extra={"webmail": wm})
+    return WebPart(name="webmail", routes=routes(wm), middleware=[Middleware(SecurityHeaders)],
+                   on_startup=[wm.start], on_shutdown=[wm.stop], extra={"webmail": wm})  # fmt: skip

@@ -9,8 +9,11 @@ typed errors (:class:`WebError`, store errors) become responses in this one plac
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("courriel.webmail")
 
 PAGE_SIZE = 50
+#: Seconds between two removals of expired sessions from the store.
+PRUNE_SECONDS = 3600.0
 #: Order of the folder tree: INBOX, then the special-use mailboxes, then the rest by name.
 SPECIAL_ORDER = ("\\Drafts", "\\Sent", "\\Archive", "\\Junk", "\\Trash")
 
@@ -49,7 +54,12 @@ class Webmail:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.store = ctx.store
-        self.sessions = SessionTable(ctx.cfg.http.webmail_session_timeout)
+        http = ctx.cfg.http
+        self.sessions = SessionTable(ctx.store, http.webmail_session_timeout, http.webmail_session_max_age)
+        from courriel.webmail.retrievals import WebRetrievals
+
+        self.retrievals = WebRetrievals(ctx)
+        self._task: asyncio.Task[None] | None = None
         self.live_streams: dict[int, int] = {}  # user id -> open event streams
         from courriel.webmail.threads import ThreadCache  # it builds on this module
 
@@ -64,6 +74,40 @@ class Webmail:
         self.env.filters["urlquote"] = lambda v: quote(str(v), safe="")
         self.env.filters["short_date"] = short_date
         self.env.filters["size"] = human_size
+
+    # --- the background task: batched writes (last-seen times, retrievals), pruning -----
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._background())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.sessions.flush()
+        await self.retrievals.flush()
+
+    async def _background(self) -> None:
+        from courriel.webmail.retrievals import FLUSH_SECONDS
+        from courriel.webmail.sessions import TOUCH_SECONDS
+
+        touched = time.monotonic()
+        pruned = touched - PRUNE_SECONDS  # the first round also removes what expired while stopped
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            self.retrievals.flush_later()
+            now = time.monotonic()
+            try:
+                if now - touched >= TOUCH_SECONDS:
+                    touched = now
+                    await self.sessions.flush()
+                if now - pruned >= PRUNE_SECONDS:
+                    pruned = now
+                    if n := await self.sessions.prune():
+                        log.info("webmail: %d expired sessions removed", n)
+            except Exception as exc:  # the next round tries again
+                log.warning("webmail: session upkeep failed: %s", exc)
 
     def render(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(name).render(**values), status_code=status)
@@ -134,7 +178,7 @@ def route(wm: Webmail, path: str, handler: Handler, methods: Sequence[str] = ("G
     async def endpoint(request: Request) -> Response:
         if not ids_in_range(request):
             return error_response(request, WebError(404, "Not found"))
-        session = wm.sessions.get(request.cookies.get(COOKIE))
+        session = await wm.sessions.get(request.cookies.get(COOKIE))
         if session is None:
             if request.method == "GET" and not wants_json(request):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

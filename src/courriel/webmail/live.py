@@ -52,7 +52,7 @@ async def _stream(wm: Webmail, request: Request, session: Session) -> AsyncItera
     end = time.monotonic() + LIFETIME
     try:
         yield b"retry: 2000\n: hello\n\n"
-        while time.monotonic() < end and wm.sessions.alive(session):
+        while time.monotonic() < end and await wm.sessions.alive(session):
             try:
                 await asyncio.wait_for(wake.wait(), PING)
             except TimeoutError:

@@ -42,7 +42,7 @@ def _form(wm: Webmail, request: Request, status: int = 200, error: str = "", use
 
 async def login_page(wm: Webmail, request: Request) -> Response:
     if request.method == "GET":
-        if wm.sessions.get(request.cookies.get(COOKIE)) is not None:
+        if await wm.sessions.get(request.cookies.get(COOKIE)) is not None:
             return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
         return _form(wm, request)
     form = await request.form()
@@ -67,22 +67,23 @@ async def login_page(wm: Webmail, request: Request) -> Response:
     user = await wm.store.get_user_by_id(cred.user_id)
     if user is None or user.disabled:
         return _form(wm, request, 401, "Wrong user name or password.", username)
-    session = wm.sessions.create(user.id, user.address)
+    _, session_token = await wm.sessions.create(user.id, user.address, ip, request.headers.get("user-agent", ""))
     log.info("webmail: login %s from %s", user.address, ip)
     response = RedirectResponse(safe_next(str(form.get("next") or "")), status_code=303)
-    response.set_cookie(COOKIE, session.token, httponly=True, samesite="strict", secure=_secure(request), path="/")
+    # No max-age: the cookie ends with the browser session or the server's session.
+    response.set_cookie(COOKIE, session_token, httponly=True, samesite="strict", secure=_secure(request), path="/")
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 
 async def logout(wm: Webmail, request: Request, session: Session) -> Response:
-    wm.sessions.drop(session.token)
+    await wm.sessions.drop(session)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
 
 
 async def root(wm: Webmail, request: Request) -> Response:
-    if wm.sessions.get(request.cookies.get(COOKIE)) is None:
+    if await wm.sessions.get(request.cookies.get(COOKIE)) is None:
         return RedirectResponse("/login", status_code=303)
     return RedirectResponse("/mail/", status_code=303)

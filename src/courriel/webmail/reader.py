@@ -184,7 +184,8 @@ async def message_page(wm: Webmail, request: Request, session: Session) -> Respo
     msg = await load(wm, mailbox.id, uid)
     if not msg.record.info.flags & Flag.SEEN:
         await wm.store.store_flags(mailbox.id, [uid], FlagMode.ADD, Flag.SEEN)
-    capability = wm.sessions.sign(mailbox.id, uid)
+    wm.retrievals.note(session, request, msg.record.info.content_id)
+    capability = wm.sessions.sign(session, mailbox.id, uid)
     allow_remote = request.query_params.get("images") == "1"
     html = has_html(msg.body)
     blocked = frame_document(wm, msg, capability, allow_remote)[1] if html else 0
@@ -213,28 +214,30 @@ async def message_page(wm: Webmail, request: Request, session: Session) -> Respo
     )  # fmt: skip
 
 
-async def _authorised(wm: Webmail, request: Request, mailbox_id: int, uid: int) -> bool:
-    if wm.sessions.verify(mailbox_id, uid, request.query_params.get("k")):
-        return True
-    session = wm.sessions.get(request.cookies.get(COOKIE))
+async def _authorised(wm: Webmail, request: Request, mailbox_id: int, uid: int) -> Session | None:
+    """The session allowed to read this message: the capability's, else the cookie's; the
+    mailbox must be its user's either way."""
+    session = await wm.sessions.verify(mailbox_id, uid, request.query_params.get("k"))
     if session is None:
-        return False
+        session = await wm.sessions.get(request.cookies.get(COOKIE))
+    if session is None:
+        return None
     mailbox = await wm.store.get_mailbox_by_id(mailbox_id)
-    return mailbox is not None and mailbox.user_id == session.user_id
+    return session if mailbox is not None and mailbox.user_id == session.user_id else None
 
 
 async def frame(wm: Webmail, request: Request) -> Response:
     """The sanitised HTML body, for the sandboxed frame (capability or session)."""
     mailbox_id, uid = int(request.path_params["mailbox_id"]), int(request.path_params["uid"])
-    if not await _authorised(wm, request, mailbox_id, uid):
+    session = await _authorised(wm, request, mailbox_id, uid)
+    if session is None:
         return error_response(request, WebError(403, "Not allowed"))
     try:
         msg = await load(wm, mailbox_id, uid)
     except WebError as exc:
         return error_response(request, exc)
     allow_remote = request.query_params.get("images") == "1"
-    given = request.query_params.get("k")
-    capability = given if given and wm.sessions.verify(mailbox_id, uid, given) else wm.sessions.sign(mailbox_id, uid)
+    capability = wm.sessions.sign(session, mailbox_id, uid)
     doc, _ = frame_document(wm, msg, capability, allow_remote)
     csp = FRAME_CSP.format(remote=" https:" if allow_remote else "")
     return HTMLResponse(doc, headers={
@@ -246,8 +249,11 @@ async def part(wm: Webmail, request: Request) -> Response:
     """One body part after transfer decoding: an inline raster image, else a download."""
     mailbox_id, uid = int(request.path_params["mailbox_id"]), int(request.path_params["uid"])
     section = request.path_params["section"]
-    if not _SECTION.match(section) or not await _authorised(wm, request, mailbox_id, uid):
-        return error_response(request, WebError(403 if _SECTION.match(section) else 404, "Not allowed"))
+    if not _SECTION.match(section):
+        return error_response(request, WebError(404, "Not found"))
+    session = await _authorised(wm, request, mailbox_id, uid)
+    if session is None:
+        return error_response(request, WebError(403, "Not allowed"))
     try:
         msg = await load(wm, mailbox_id, uid)
     except WebError as exc:
@@ -259,12 +265,26 @@ async def part(wm: Webmail, request: Request) -> Response:
     mime = found.mime_type
     download = request.query_params.get("download") == "1" or mime not in INLINE_IMAGES
     name = found.filename or f"part-{section}"
+    if download:
+        wm.retrievals.note(session, request, msg.record.info.content_id, section)
     headers = {"Content-Security-Policy": PART_CSP, "Cache-Control": "private, max-age=3600"}
     if download:
         headers["Content-Disposition"] = content_disposition(name)
         if mime == "text/html" or mime.startswith(("image/svg", "application/xhtml")):
             mime = "application/octet-stream"
     return Response(data, media_type=mime if "/" in mime else "application/octet-stream", headers=headers)
+
+
+async def raw(wm: Webmail, request: Request, session: Session) -> Response:
+    """The whole message as stored, byte for byte, as a download (``message/rfc822``)."""
+    mailbox = await wm.mailbox(session, int(request.path_params["mailbox_id"]))
+    msg = await load(wm, mailbox.id, int(request.path_params["uid"]))
+    wm.retrievals.note(session, request, msg.record.info.content_id, "raw")
+    stem = re.sub(r"[^\w .,()-]+", "_", msg.record.subject or "")[:80].strip() or f"message-{msg.record.info.uid}"
+    return Response(msg.data, media_type="message/rfc822", headers={
+        "Content-Disposition": content_disposition(stem + ".eml"), "Content-Security-Policy": PART_CSP,
+        "Cache-Control": "private, no-store",
+    })  # fmt: skip
 
 
 def content_disposition(filename: str) -> str:

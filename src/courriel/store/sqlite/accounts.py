@@ -106,6 +106,8 @@ def delete_user(tx: Tx, address: str) -> None:
     tx.run("DELETE FROM mailbox_tombstones WHERE user_id = ?", (user_id,))
     tx.run("DELETE FROM access_tokens WHERE user_id = ?", (user_id,))
     tx.run("DELETE FROM message_events WHERE user_id = ?", (user_id,))
+    tx.run("DELETE FROM web_sessions WHERE user_id = ?", (user_id,))
+    tx.run("DELETE FROM email_submissions WHERE user_id = ?", (user_id,))
     tx.run("DELETE FROM users WHERE id = ?", (user_id,))
 
 
