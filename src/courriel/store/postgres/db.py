@@ -2,9 +2,9 @@
 
 Mutations go through ``Database.write``: those waiting together run in one transaction, each
 in its own SAVEPOINT (a failing one is rolled back alone), with one COMMIT (group commit, as
-the SQLite backend's writer does); alone, or after a deadlock, an operation runs in its own
-transaction with retries. Row
-locks give the ordering the store's invariants need: an operation first takes the rows of
+the SQLite backend's writer does; the savepoints are taken only when a first try of the
+batch without them, two round trips fewer per operation, saw one fail); alone, or after a
+deadlock, an operation runs in its own transaction with retries. Row locks give the ordering the store's invariants need: an operation first takes the rows of
 the users it changes (``UPDATE users SET modseq = modseq + 1``, in ascending id order), then
 the mailbox rows whose UIDNEXT it advances (ascending id). Both are held until COMMIT, so
 two operations on one mailbox commit in UID order and MODSEQ order: a client that sees
@@ -61,11 +61,11 @@ class Tx:
     changes: list[Change] = field(default_factory=list)
     dead_blobs: list[str] = field(default_factory=list)  # files to unlink after commit
 
-    async def one(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> Row | None:
+    async def one(self, sql: str, args: tuple[Any, ...] | list[Any] | dict[str, Any] = ()) -> Row | None:
         cur = await self.conn.execute(sql.encode(), args)
         return await cur.fetchone()
 
-    async def all(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Row]:
+    async def all(self, sql: str, args: tuple[Any, ...] | list[Any] | dict[str, Any] = ()) -> list[Row]:
         cur = await self.conn.execute(sql.encode(), args)
         return await cur.fetchall()
 
@@ -81,6 +81,17 @@ class Tx:
 
 
 Op = Callable[[Tx], Awaitable[T]]
+
+
+async def _rollback(conn: Conn) -> None:
+    """End a failed transaction (a broken connection is left to the pool to discard)."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE and not conn.closed:
+        with contextlib.suppress(psycopg.Error):
+            await conn.execute(b"ROLLBACK")
+
+
+class _Redo(Exception):
+    """An operation failed in a batch run without savepoints: run the batch with them."""
 
 
 class Database:
@@ -161,8 +172,10 @@ class Database:
             del self._pending[:MAX_BATCH]
             if len(batch) == 1:
                 await self._resolve_alone(*batch[0])
-            elif batch:
-                await self._run_batch(batch)
+            # Optimistic first: no SAVEPOINT round trips; if any operation fails, the whole
+            # transaction is rolled back and the batch runs again with savepoints.
+            elif batch and not await self._run_batch(batch, savepoints=False):
+                await self._run_batch(batch, savepoints=True)
 
     async def _resolve_alone(self, op: Op[Any], fut: asyncio.Future[Any]) -> None:
         try:
@@ -174,16 +187,27 @@ class Database:
             if not fut.done():
                 fut.set_result(result)
 
-    async def _run_batch(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
+    async def _run_batch(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]], savepoints: bool) -> bool:
+        """Run ``batch`` in one transaction; False (nothing committed, nothing resolved) when
+        without ``savepoints`` an operation failed: the caller runs it again with them."""
         outcomes: list[tuple[asyncio.Future[Any], bool, Any, Tx]] = []
         alone: list[tuple[Op[Any], asyncio.Future[Any]]] = []
         seq = 0
         try:
             async with self.pool.connection() as conn, contextlib.AsyncExitStack() as locks:
                 all_changes: list[Change] = []
-                async with conn.transaction():
+                await conn.execute(b"BEGIN")
+                try:
                     for op, fut in batch:
                         tx = Tx(conn, self.bytea)
+                        if not savepoints:
+                            try:
+                                result = await op(tx)
+                            except Exception as exc:
+                                raise _Redo from exc  # rolls the transaction back
+                            outcomes.append((fut, True, result, tx))
+                            all_changes.extend(tx.changes)
+                            continue
                         try:
                             async with conn.transaction():  # SAVEPOINT
                                 result = await op(tx)
@@ -195,23 +219,20 @@ class Database:
                             continue
                         outcomes.append((fut, True, result, tx))
                         all_changes.extend(tx.changes)
-                    if all_changes:
-                        self.seq += 1
-                        seq = self.seq
-                        await feed.notify(Tx(conn, self.bytea, all_changes), self.node, seq)
-                        for stripe in sorted({c.user_id % STRIPES for c in all_changes}):
-                            await locks.enter_async_context(self._stripes[stripe])
-                        self.unpublished[seq] = all_changes
+                    seq = await self._commit(conn, all_changes, locks)
+                except BaseException:
+                    await _rollback(conn)
+                    raise
                 # committed
-                if all_changes:
+                if seq:
                     await self._published(seq)
+        except _Redo:
+            return False
         except Exception as exc:  # the batch did not commit: run each operation on its own
-            if seq:
-                self.unpublished.pop(seq, None)
             log.debug("store batch failed (%s): retrying its operations alone", exc)
             for op, fut in batch:
                 await self._resolve_alone(op, fut)
-            return
+            return True
         for fut, ok, value, tx in outcomes:
             if ok and tx.dead_blobs and self.on_dead_blobs is not None:
                 self.on_dead_blobs(tx.dead_blobs)
@@ -223,6 +244,27 @@ class Database:
                 fut.set_exception(value)
         for op, fut in alone:
             await self._resolve_alone(op, fut)
+        return True
+
+    async def _commit(self, conn: Conn, changes: list[Change], locks: contextlib.AsyncExitStack) -> int:
+        """COMMIT the open transaction; with ``changes``, their notification is sent in the
+        same round trip (one simple query), the users' stripes are taken before and the batch
+        registered as unpublished. Returns the batch number (0: no changes)."""
+        if not changes:
+            await conn.execute(b"COMMIT", prepare=False)
+            return 0
+        self.seq += 1
+        seq = self.seq
+        notify = await feed.notify_sql(Tx(conn, self.bytea, changes), self.node, seq)
+        for stripe in sorted({c.user_id % STRIPES for c in changes}):
+            await locks.enter_async_context(self._stripes[stripe])
+        self.unpublished[seq] = changes
+        try:
+            await conn.execute(f"{notify}; COMMIT".encode(), prepare=False)
+        except BaseException:
+            self.unpublished.pop(seq, None)
+            raise
+        return seq
 
     def publish_own(self, seq: int) -> None:
         """Publish this node's batch ``seq`` locally, once: called by the listener when its
@@ -252,21 +294,13 @@ class Database:
     async def _attempt(self, op: Op[T]) -> T:
         async with self.pool.connection() as conn:
             tx = Tx(conn, self.bytea)
-            seq = 0
             async with contextlib.AsyncExitStack() as locks:
+                await conn.execute(b"BEGIN")
                 try:
-                    async with conn.transaction():
-                        result = await op(tx)
-                        if tx.changes:
-                            self.seq += 1
-                            seq = self.seq
-                            await feed.notify(tx, self.node, seq)
-                            for stripe in sorted({c.user_id % STRIPES for c in tx.changes}):
-                                await locks.enter_async_context(self._stripes[stripe])
-                            self.unpublished[seq] = tx.changes
+                    result = await op(tx)
+                    seq = await self._commit(conn, tx.changes, locks)
                 except BaseException:
-                    if seq:
-                        self.unpublished.pop(seq, None)
+                    await _rollback(conn)
                     raise
                 # committed
                 if seq:

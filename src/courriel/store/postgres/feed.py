@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg import sql
 
 from courriel.store.changes import Change, ChangeHub
 
@@ -99,6 +100,14 @@ def decode(text: str) -> list[Change]:
 
 
 async def notify(tx: Tx, node: str, seq: int = 0) -> None:
+    await tx.run(await notify_sql(tx, node, seq))
+
+
+async def notify_sql(tx: Tx, node: str, seq: int = 0) -> str:
+    """The ``pg_notify`` statement of ``tx.changes``, its arguments inlined (quoted by the
+    connection), so that the caller can send it with its COMMIT in one round trip (a
+    simple query, which takes no parameters). A payload too large for a notification is
+    stored in ``change_log`` first (inside ``tx``) and sent as its row id."""
     payload = encode(tx.changes)
     if len(payload) + len(node) + 1 > MAX_PAYLOAD:
         now = int(time.time())
@@ -108,7 +117,8 @@ async def notify(tx: Tx, node: str, seq: int = 0) -> None:
         assert row is not None
         await tx.run("DELETE FROM change_log WHERE created < %s", (now - LOG_KEEP_SECONDS,))
         payload = f"@{row[0]}"
-    await tx.run("SELECT pg_notify(%s, %s)", (CHANNEL, f"{node}#{seq} {payload}"))
+    query = sql.SQL("SELECT pg_notify({}, {})").format(sql.Literal(CHANNEL), sql.Literal(f"{node}#{seq} {payload}"))
+    return query.as_string(tx.conn)
 
 
 class Listener:

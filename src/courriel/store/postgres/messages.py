@@ -72,6 +72,24 @@ async def mailbox_row(tx: Tx, mailbox_id: int) -> Row:
     return row
 
 
+async def locked_mailbox(tx: Tx, mailbox_id: int) -> Row:
+    """:func:`mailbox_row` with its owner's row locked (db.py's lock order), one round trip.
+
+    The mailbox columns come from the statement's snapshot, taken before any wait for the
+    lock: only ``id`` and ``user_id`` (never changed) and ``noselect`` are used, as the
+    separate read before the lock gave them; what is read after it is current."""
+    row = await tx.one(
+        "SELECT mb.id, mb.user_id, mb.uidvalidity, mb.uidnext, mb.noselect FROM mailboxes mb"
+        " JOIN users u ON u.id = mb.user_id WHERE mb.id = %s FOR NO KEY UPDATE OF u",
+        (mailbox_id,),
+    )
+    if row is None:
+        raise NotFound("no such mailbox")
+    if row[4]:
+        raise NotFound("mailbox is not selectable")
+    return row
+
+
 async def check_quota(
     tx: Tx, user_id: int, add_bytes: int, add_messages: int, quotas: tuple[int, int] | None = None
 ) -> None:
@@ -341,41 +359,84 @@ async def release_contents(tx: Tx, counts: Counter[int]) -> None:
         " WHERE c.id = t.id RETURNING c.id, c.refs, c.blob",
         (list(counts), list(counts.values())),
     )
-    dead = [(r[0], r[2]) for r in rows if r[1] <= 0]
+    await drop_contents(tx, [(int(r[0]), str(r[2])) for r in rows if r[1] <= 0])
+
+
+async def drop_contents(tx: Tx, dead: Sequence[tuple[int, str]]) -> None:
+    """Delete unreferenced contents (id, blob): their text rows, bytes (bytea mode) and
+    rows, in one round trip; in files mode the blobs are unlinked after the commit."""
     if not dead:
         return
-    ids = [int(d[0]) for d in dead]
-    await tx.run("DELETE FROM contents_text WHERE content_id = ANY(%s::bigint[])", (ids,))
-    await tx.run("DELETE FROM contents WHERE id = ANY(%s::bigint[])", (ids,))
-    if tx.bytea:
-        await tx.run("DELETE FROM blob_data WHERE blob = ANY(%s::text[])", ([d[1] for d in dead],))
-    else:
-        tx.dead_blobs.extend(str(d[1]) for d in dead)
+    ids = [d[0] for d in dead]
+    blobs = [d[1] for d in dead]
+    await tx.run(
+        "WITH t AS (DELETE FROM contents_text WHERE content_id = ANY(%s::bigint[])),"
+        " b AS (DELETE FROM blob_data WHERE %s AND blob = ANY(%s::text[]))"
+        " DELETE FROM contents WHERE id = ANY(%s::bigint[])",
+        (ids, tx.bytea, blobs, ids),
+    )
+    if not tx.bytea:
+        tx.dead_blobs.extend(blobs)
+
+
+# An expunge in one round trip after the owner's lock: the message rows deleted (their
+# columns RETURNING), the owner's MODSEQ (only when some were), the tombstones, the
+# mailbox's counters, the contents' reference counts ({where}: which rows go).
+_EXPUNGE = (
+    "WITH d AS (DELETE FROM messages WHERE mailbox_id = %(mb)s{where}"
+    " RETURNING uid, flags, size, content_id, created_modseq),"
+    " s AS (UPDATE users SET modseq = modseq + 1 WHERE id = %(user)s AND EXISTS (SELECT 1 FROM d)"
+    " RETURNING modseq),"
+    " e AS (INSERT INTO expunged (mailbox_id, uid, modseq, content_id, created_modseq)"
+    " SELECT %(mb)s, d.uid, s.modseq, d.content_id, d.created_modseq FROM d, s"
+    " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = EXCLUDED.modseq, content_id = EXCLUDED.content_id,"
+    " created_modseq = EXCLUDED.created_modseq),"
+    " b AS (UPDATE mailboxes SET highestmodseq = s.modseq, messages = messages - (SELECT count(*) FROM d),"
+    " unseen = unseen - (SELECT count(*) FROM d WHERE (d.flags & %(seen)s) = 0),"
+    " deleted = deleted - (SELECT count(*) FROM d WHERE (d.flags & %(del)s) != 0),"
+    " size = size - (SELECT COALESCE(sum(d.size), 0) FROM d) FROM s WHERE id = %(mb)s),"
+    " r AS (UPDATE contents c SET refs = c.refs - t.n"
+    " FROM (SELECT content_id, count(*) AS n FROM d GROUP BY content_id) AS t WHERE c.id = t.content_id"
+    " RETURNING c.id, c.refs, c.blob)"
+    " SELECT (SELECT modseq FROM s), (SELECT array_agg(uid ORDER BY uid) FROM d),"
+    " (SELECT array_agg(id ORDER BY id) FROM r WHERE refs <= 0),"
+    " (SELECT array_agg(blob ORDER BY id) FROM r WHERE refs <= 0)"
+)
+_EXPUNGE_DELETED = _EXPUNGE.format(where=" AND (flags & %(del)s) != 0")
+_EXPUNGE_DELETED_UIDS = _EXPUNGE.format(where=" AND uid = ANY(%(uids)s::bigint[]) AND (flags & %(del)s) != 0")
+_EXPUNGE_UIDS = _EXPUNGE.format(where=" AND uid = ANY(%(uids)s::bigint[])")
+
+
+async def _expunge(tx: Tx, mbox: Row, sql: str, uids: Sequence[int] = ()) -> list[int]:
+    mailbox_id, user_id = int(mbox[0]), int(mbox[1])
+    args: dict[str, Any] = {"mb": mailbox_id, "user": user_id, "seen": int(Flag.SEEN), "del": int(Flag.DELETED),
+            "uids": sorted(set(uids))}  # fmt: skip
+    row = await tx.one(sql, args)
+    assert row is not None
+    if row[0] is None:  # nothing matched
+        return []
+    modseq, gone = int(row[0]), [int(u) for u in row[1]]
+    tx.changes.append(MessagesExpunged(user_id, modseq, mailbox_id, tuple(gone)))
+    if row[2]:
+        await drop_contents(tx, [(int(i), str(b)) for i, b in zip(row[2], row[3])])
+    return gone
 
 
 async def expunge(tx: Tx, mailbox_id: int, uids: Sequence[int] | None) -> list[int]:
-    mbox = await mailbox_row(tx, mailbox_id)
-    await lock_users(tx, [mbox[1]])
+    mbox = await locked_mailbox(tx, mailbox_id)
     if uids is None:
-        rows = await tx.all(
-            f"SELECT {SEL_COLS} FROM messages WHERE mailbox_id = %s AND (flags & %s) != 0 ORDER BY uid",
-            (mailbox_id, int(Flag.DELETED)),
-        )
-    else:
-        rows = [r for r in await select(tx, mailbox_id, uids) if r[2] & Flag.DELETED]
-    if not rows:
+        return await _expunge(tx, mbox, _EXPUNGE_DELETED)
+    if not uids:
         return []
-    return await remove(tx, mbox, rows, await next_modseq(tx, mbox[1]))
+    return await _expunge(tx, mbox, _EXPUNGE_DELETED_UIDS, uids)
 
 
 async def delete_messages(tx: Tx, mailbox_id: int, uids: Sequence[int]) -> list[int]:
     """\\Deleted + expunge of exactly ``uids`` under one MODSEQ (POP3 UPDATE)."""
-    mbox = await mailbox_row(tx, mailbox_id)
-    await lock_users(tx, [mbox[1]])
-    rows = await select(tx, mailbox_id, uids)
-    if not rows:
+    mbox = await locked_mailbox(tx, mailbox_id)
+    if not uids:
         return []
-    return await remove(tx, mbox, rows, await next_modseq(tx, mbox[1]))
+    return await _expunge(tx, mbox, _EXPUNGE_UIDS, uids)
 
 
 async def store_flags(
@@ -388,13 +449,15 @@ async def store_flags(
     unchanged_since: int | None,
 ) -> FlagResult:
     encode_keywords(keywords)  # validates
-    mbox = await mailbox_row(tx, mailbox_id)
-    await lock_users(tx, [mbox[1]])
+    mbox = await locked_mailbox(tx, mailbox_id)
+    if mode is not FlagMode.REPLACE and not keywords and unchanged_since is None:
+        return await _add_remove_flags(tx, mbox, uids, flags if mode is FlagMode.ADD else Flag(0),
+                                       flags if mode is FlagMode.REMOVE else Flag(0))  # fmt: skip
     rows = await select(tx, mailbox_id, uids)
-    modseq = 0
     changed: list[MessageInfo] = []
     modified: list[int] = []
     updates: list[tuple[int, int, str]] = []
+    done: list[tuple[int, int, str, frozenset[str], int, int, int]] = []
     d_unseen = d_deleted = 0
     for uid, old_modseq, old_flags, old_kw_text, size, idate, content_id, _cm in rows:
         if unchanged_since is not None and old_modseq > unchanged_since:
@@ -409,26 +472,64 @@ async def store_flags(
             new_flags, new_kw = int(flags), keywords
         if new_flags == old_flags and new_kw == old_kw:
             continue
-        if not modseq:
-            modseq = await next_modseq(tx, mbox[1])
         kw_text = encode_keywords(new_kw)
         updates.append((uid, new_flags, kw_text))
+        done.append((uid, new_flags, kw_text, new_kw, size, idate, content_id))
         d_unseen += _bit(old_flags, Flag.SEEN) - _bit(new_flags, Flag.SEEN)
         d_deleted += _bit(new_flags, Flag.DELETED) - _bit(old_flags, Flag.DELETED)
-        changed.append(message_info((uid, modseq, new_flags, kw_text, size, idate, content_id)))
-        tx.changes.append(FlagsChanged(mbox[1], modseq, mailbox_id, uid, new_flags, new_kw))
     if updates:
-        await tx.run(
-            "UPDATE messages m SET flags = t.f, keywords = t.k, modseq = %s"
-            " FROM unnest(%s::bigint[], %s::int[], %s::text[]) AS t(uid, f, k)"
-            " WHERE m.mailbox_id = %s AND m.uid = t.uid",
-            (modseq, [u[0] for u in updates], [u[1] for u in updates], [u[2] for u in updates], mailbox_id),
-        )
-        await tx.run(
-            "UPDATE mailboxes SET highestmodseq = %s, unseen = unseen + %s, deleted = deleted + %s WHERE id = %s",
-            (modseq, d_unseen, d_deleted, mailbox_id),
-        )
+        # The owner's MODSEQ, the message rows and the mailbox's counters in one round trip.
+        row = await tx.one(
+            "WITH s AS (UPDATE users SET modseq = modseq + 1 WHERE id = %s RETURNING modseq),"
+            " w AS (UPDATE messages m SET flags = t.f, keywords = t.k, modseq = s.modseq"
+            " FROM s, unnest(%s::bigint[], %s::int[], %s::text[]) AS t(uid, f, k)"
+            " WHERE m.mailbox_id = %s AND m.uid = t.uid),"
+            " b AS (UPDATE mailboxes SET highestmodseq = s.modseq, unseen = unseen + %s, deleted = deleted + %s"
+            " FROM s WHERE id = %s)"
+            " SELECT modseq FROM s",
+            (mbox[1], [u[0] for u in updates], [u[1] for u in updates], [u[2] for u in updates], mailbox_id,
+             d_unseen, d_deleted, mailbox_id),
+        )  # fmt: skip
+        if row is None:
+            raise NotFound("no such user")
+        modseq = int(row[0])
+        for uid, new_flags, kw_text, new_kw, size, idate, content_id in done:
+            changed.append(message_info((uid, modseq, new_flags, kw_text, size, idate, content_id)))
+            tx.changes.append(FlagsChanged(mbox[1], modseq, mailbox_id, uid, new_flags, new_kw))
     return FlagResult(changed, modified)
+
+
+# +FLAGS / -FLAGS of system flags (the common STORE) in one round trip after the owner's
+# lock: the rows that change (old and new flags), the owner's MODSEQ only when some do,
+# the rows updated (RETURNING what the result and the changes need), the mailbox's
+# counters from the old and new flags.
+_FLAGS_DELTA = "(SELECT count(*) FILTER (WHERE (new & {bit}) != 0 AND (old & {bit}) = 0)" \
+    " - count(*) FILTER (WHERE (new & {bit}) = 0 AND (old & {bit}) != 0) FROM o)"  # fmt: skip
+_ADD_REMOVE_FLAGS = (
+    "WITH o AS (SELECT uid, flags AS old, (flags | %(add)s::int) & ~%(rm)s::int AS new FROM messages"
+    " WHERE mailbox_id = %(mb)s AND uid = ANY(%(uids)s::bigint[]) AND ((flags | %(add)s::int) & ~%(rm)s::int) != flags),"
+    " s AS (UPDATE users SET modseq = modseq + 1 WHERE id = %(user)s AND EXISTS (SELECT 1 FROM o) RETURNING modseq),"
+    " w AS (UPDATE messages m SET flags = o.new, modseq = s.modseq FROM o, s WHERE m.mailbox_id = %(mb)s"
+    " AND m.uid = o.uid RETURNING m.uid, m.flags, m.keywords, m.size, m.internal_date, m.content_id),"
+    " b AS (UPDATE mailboxes SET highestmodseq = s.modseq,"
+    f" unseen = unseen - {_FLAGS_DELTA.format(bit=int(Flag.SEEN))},"
+    f" deleted = deleted + {_FLAGS_DELTA.format(bit=int(Flag.DELETED))} FROM s WHERE id = %(mb)s)"
+    " SELECT s.modseq, w.uid, w.flags, w.keywords, w.size, w.internal_date, w.content_id FROM w, s ORDER BY w.uid"
+)
+
+
+async def _add_remove_flags(tx: Tx, mbox: Row, uids: Sequence[int], add: Flag, remove: Flag) -> FlagResult:
+    if not uids:
+        return FlagResult([], [])
+    mailbox_id, user_id = int(mbox[0]), int(mbox[1])
+    args = {"mb": mailbox_id, "user": user_id, "add": int(add), "rm": int(remove), "uids": sorted(set(uids))}
+    rows = await tx.all(_ADD_REMOVE_FLAGS, args)
+    changed: list[MessageInfo] = []
+    for modseq, uid, new_flags, kw_text, size, idate, content_id in rows:
+        changed.append(message_info((uid, modseq, new_flags, kw_text, size, idate, content_id)))
+        tx.changes.append(FlagsChanged(user_id, int(modseq), mailbox_id, int(uid), int(new_flags),
+                                       decode_keywords(kw_text)))  # fmt: skip
+    return FlagResult(changed, [])
 
 
 def _bit(flags: int, bit: Flag) -> int:

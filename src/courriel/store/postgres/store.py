@@ -537,19 +537,34 @@ class PostgresStore(Store):
             # The owner's row first, as every write takes it (db.py's lock order): in a batch
             # with another operation of that user, the mailbox row taken first would deadlock
             # with another node's transaction holding the user and waiting for the mailbox.
-            owner = await tx.one("SELECT user_id FROM mailboxes WHERE id = %s", (mailbox_id,))
+            # Two round trips: the owner's row locked (its id found by the join), then, read
+            # after the lock (a new snapshot), \Recent's bound read and advanced at once.
+            owner = await tx.one(
+                "SELECT u.id FROM mailboxes mb JOIN users u ON u.id = mb.user_id WHERE mb.id = %s"
+                " FOR NO KEY UPDATE OF u",
+                (mailbox_id,),
+            )
             if owner is None:
                 raise NotFound("no such mailbox")
-            await msg_ops.lock_users(tx, [int(owner[0])])
-            row = await tx.one("SELECT recent_uid, uidnext FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,))
+            row = await tx.one(
+                "WITH o AS (SELECT recent_uid, LEAST(COALESCE(%s::bigint, uidnext), uidnext) AS upto"
+                " FROM mailboxes WHERE id = %s),"
+                " w AS (UPDATE mailboxes m SET recent_uid = o.upto FROM o WHERE m.id = %s AND o.upto > o.recent_uid)"
+                " SELECT recent_uid FROM o",
+                (upto_uid, mailbox_id, mailbox_id),
+            )
             if row is None:
                 raise NotFound("no such mailbox")
-            first, uidnext = int(row[0]), int(row[1])
-            upto = uidnext if upto_uid is None else min(upto_uid, uidnext)
-            if upto > first:
-                await tx.run("UPDATE mailboxes SET recent_uid = %s WHERE id = %s", (upto, mailbox_id))
-            return first
+            return int(row[0])
 
+        # Nothing to claim (another session took them, or none came): answered from the
+        # committed row without a transaction; recent_uid only grows, so a later claim
+        # could not return less.
+        row = await self.db.one("SELECT recent_uid, uidnext FROM mailboxes WHERE id = %s", (mailbox_id,))
+        if row is None:
+            raise NotFound("no such mailbox")
+        if (int(row[1]) if upto_uid is None else min(upto_uid, int(row[1]))) <= int(row[0]):
+            return int(row[0])
         return await self.db.write(op)
 
     async def usage(self, user_id: int) -> Usage:
