@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from courriel.jmap import blob as blobs
+from courriel.jmap import contentcache
 from courriel.jmap.args import bool_arg, ids_arg, int_arg, properties_arg
 from courriel.jmap.core import MAIL, Call, MethodError, invalid, method
 from courriel.jmap.headers import HeaderProperty as HP
@@ -29,7 +30,7 @@ from courriel.jmap.index import EmailEntry, content_of, mailbox_id
 from courriel.mime.content import body_lists, decode_part, part_text
 from courriel.mime.headers import parse_date, parse_msg_ids, scan_header
 from courriel.mime.parse import parse_message
-from courriel.mime.structure import Address, BodyPart, body_from_json, envelope_from_json
+from courriel.mime.structure import Address, BodyPart, envelope_from_json
 from courriel.store.api import MessageRecord
 
 PROPERTIES = (
@@ -237,12 +238,13 @@ async def email_get(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     props = properties_arg(args, PROPERTIES, DEFAULT)
     headers = check_properties(props)
     opts = body_options(args)
-    state = await acct.state()
+    modseq = await acct.modseq()  # one read for the state and the index check
+    state = str(modseq)
     if ids is None:  # §5.1: all, up to the limit
-        emails = (await acct.index()).emails
+        emails = (await acct.index(modseq)).emails
         ids = [e.id for e in sorted(emails.values(), key=lambda e: e.content_id)][:limit]
     else:  # just these (read from the store while the account index is not built yet)
-        emails = await acct.entries(c for eid in ids if (c := content_of(eid)) is not None)
+        emails = await acct.entries((c for eid in ids if (c := content_of(eid)) is not None), modseq)
     need_record = any(p not in _METADATA for p in props)
     need_bytes = any(p not in _METADATA and p not in _FROM_RECORD for p in props)
     records: dict[tuple[int, int], MessageRecord] = {}
@@ -270,12 +272,15 @@ async def email_get(call: Call, args: dict[str, Any]) -> dict[str, Any]:
                 obj.update(from_record(rec, props))
                 found.append(obj)
                 continue
-            try:
-                data = await acct.store.read_message(rec.blob)
-            except FileNotFoundError:
-                not_found.append(eid)
-                continue
-            r = Renderer(data, body_from_json(rec.body_json), blobs.part_prefix(entry.content_id), opts)
+            content = contentcache.contents.get(acct.user_id, rec.blob)
+            if content is None:
+                try:
+                    data = await acct.store.read_message(rec.blob)
+                except FileNotFoundError:
+                    not_found.append(eid)
+                    continue
+                content = contentcache.contents.put(acct.user_id, rec.blob, data, rec.body_json)
+            r = Renderer(content.data, content.body, blobs.part_prefix(entry.content_id), opts)
             obj.update(r.properties(props, headers))
             if "bodyValues" in props and obj.get("bodyValues"):
                 acct.retrieved.add(entry.content_id)  # the body went to the client

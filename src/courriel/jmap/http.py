@@ -58,6 +58,7 @@ log = logging.getLogger("courriel.jmap")
 
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 _SWEEP_EVERY = 3600.0
+_MAX_STATES = 10_000
 
 
 def problem(err: RequestError) -> JSONResponse:
@@ -79,6 +80,11 @@ class Jmap:
         self.requests: Counter[int] = Counter()
         self.uploads: Counter[int] = Counter()
         self._sweeper: asyncio.Task[None] | None = None
+        #: Session states by (user id, address, API base URL), for the configuration object
+        #: ``_states_cfg``: hashing the session resource on every API response cost more than
+        #: the rest of a small request.
+        self._states: dict[tuple[int, str, str], str] = {}
+        self._states_cfg: object = ctx.cfg
 
     # --- helpers ---------------------------------------------------------------------------
     def base_url(self, req: HttpRequest) -> str:
@@ -136,8 +142,24 @@ class Jmap:
             "uploadUrl": f"{base}/upload/{{accountId}}",
             "eventSourceUrl": f"{base}/eventsource?types={{types}}&closeafter={{closeafter}}&ping={{ping}}",
         }
-        body["state"] = session_state(body)
+        key = (who.user_id, who.address, base)
+        if self._states_cfg is not cfg:  # a reloaded configuration: limits may differ
+            self._states.clear()
+            self._states_cfg = cfg
+        state = self._states.get(key)
+        if state is None:  # the same for every request of the user
+            if len(self._states) >= _MAX_STATES:
+                self._states.clear()
+            state = self._states[key] = session_state(body)
+        body["state"] = state
         return body
+
+    def session_state_of(self, who: Principal, req: HttpRequest) -> str:
+        """The session state (§2) for an API response, without building the session again."""
+        state = self._states.get((who.user_id, who.address, self.base_url(req) + "/jmap"))
+        if state is None or self._states_cfg is not self.ctx.cfg:
+            return str(self.session(who, req)["state"])
+        return state
 
     async def _auth(self, req: HttpRequest) -> Principal | None:
         return await authenticate(self.ctx, req)
@@ -173,7 +195,7 @@ class Jmap:
             self.requests[who.user_id] -= 1
             if not self.requests[who.user_id]:
                 del self.requests[who.user_id]
-        result["sessionState"] = self.session(who, req)["state"]
+        result["sessionState"] = self.session_state_of(who, req)
         return JSONResponse(result)
 
     async def upload(self, req: HttpRequest) -> Response:

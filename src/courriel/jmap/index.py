@@ -240,6 +240,12 @@ _MAX_KNOWN = 500_000
 _MAX_PATCH = 5000
 
 
+#: Retrieval events waiting for their batched write, by id of the store: (store, events).
+_RETRIEVALS: dict[int, tuple[Store, list[MessageEvent]]] = {}
+#: Seconds a retrieval waits for others to share its write; at most this many in one write.
+RETRIEVAL_DELAY = 0.2
+_MAX_PENDING = 1000
+
 #: Background builds of account indexes, by user (see :meth:`Account.ready_index`).
 _BUILDS: dict[int, asyncio.Task[AccountIndex]] = {}
 #: Seconds between the first request on an account and the start of its build.
@@ -286,7 +292,24 @@ class Account:
             for c in sorted(self.retrieved)
         ]
         self.retrieved = set()
-        events.write_later(self.store, batch)
+        store = self.store
+        pending = _RETRIEVALS.get(id(store))
+        if pending is not None and len(pending[1]) < _MAX_PENDING:
+            pending[1].extend(batch)  # the write already scheduled takes them
+            return
+        _RETRIEVALS[id(store)] = (store, batch)
+
+        async def gathered() -> list[MessageEvent]:
+            await asyncio.sleep(RETRIEVAL_DELAY)
+            got = _RETRIEVALS.get(id(store))
+            if got is None or got[1] is not batch:
+                return batch  # a full batch that a later one replaced: written on its own
+            del _RETRIEVALS[id(store)]
+            return batch
+
+        # One store write for the retrievals of many requests (tracked, so that a stopping
+        # server still writes them: courriel.trace.events.drain).
+        events.write_later_from(store, gathered())
 
     async def modseq(self) -> int:
         user = await self.store.get_user_by_id(self.user_id)
@@ -297,9 +320,11 @@ class Account:
     async def state(self) -> str:
         return str(await self.modseq())
 
-    async def index(self) -> AccountIndex:
+    async def index(self, modseq: int | None = None) -> AccountIndex:
+        """The account index at the current state (``modseq``: the state the caller has just
+        read, saving a second read)."""
         idx = _INDEXES.get(self.user_id)
-        if idx is not None and idx.modseq == await self.modseq():
+        if idx is not None and idx.modseq == (modseq if modseq is not None else await self.modseq()):
             _INDEXES.move_to_end(self.user_id)
             return idx
         lock = _LOCKS.setdefault(self.user_id, asyncio.Lock())
@@ -332,14 +357,14 @@ class Account:
             _INDEXES.popitem(last=False)
         return idx
 
-    async def ready_index(self) -> AccountIndex | None:
+    async def ready_index(self, modseq: int | None = None) -> AccountIndex | None:
         """The account index when this process already holds one for the user (patched to the
         current state, which is cheap); otherwise None, and a build starts in the background so
         that later requests find it: the first requests after a start answer from the store
         (see :meth:`entries` and :func:`courriel.jmap.query.quick_query`) instead of waiting
         for the whole account to be read."""
         if self.user_id in _INDEXES:
-            return await self.index()
+            return await self.index(modseq)
         if self.user_id not in _BUILDS:
             task = asyncio.get_running_loop().create_task(self._build_soon())
             _BUILDS[self.user_id] = task
@@ -350,11 +375,11 @@ class Account:
         await asyncio.sleep(BUILD_DELAY)  # the request that asked answers first, without competing
         return await self.index()
 
-    async def entries(self, content_ids: Iterable[int]) -> dict[int, EmailEntry]:
+    async def entries(self, content_ids: Iterable[int], modseq: int | None = None) -> dict[int, EmailEntry]:
         """The Emails among ``content_ids`` (absent: not in the account), from the index when
         it is ready, else read from the store for just these contents."""
         wanted = sorted(set(content_ids))
-        idx = await self.ready_index()
+        idx = await self.ready_index(modseq)
         if idx is not None:
             return {c: idx.emails[c] for c in wanted if c in idx.emails}
         if not wanted:

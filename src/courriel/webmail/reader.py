@@ -13,7 +13,11 @@ origin, which gets no SameSite=Strict cookie, so their URLs carry a capability
 from __future__ import annotations
 
 import re
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape as html_escape
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -88,24 +92,74 @@ def has_html(body: BodyPart) -> bool:
     return any(p.mime_type == "text/html" for p in html_body)
 
 
-def frame_document(wm: Webmail, msg: Loaded, capability: str, allow_remote: bool) -> tuple[str, int]:
+class SanitizedCache:
+    """Sanitised HTML bodies, so that the message page (which counts the blocked images) and
+    its frame, and a message viewed again, run the sanitiser once: by (user id, blob, part,
+    remote images allowed). Blob names are unique and their files immutable, so an entry
+    can never describe another message; the user id keeps each account's entries its own.
+    The URLs of inline ``cid:`` images carry a per-session capability: they are stored as
+    ``<marker><section><marker>``, the marker random per process (a message cannot forge
+    it), and filled in for each request. Bounded in total characters, LRU."""
+
+    def __init__(self, max_chars: int = 8 << 20) -> None:
+        self.max_chars = max_chars
+        self.size = 0
+        self.marker = "cm" + secrets.token_hex(12)
+        self._items: OrderedDict[tuple[int, str, str, bool], tuple[str, int]] = OrderedDict()
+        self._fill = re.compile(re.escape(self.marker) + r"([0-9.]{1,80})" + re.escape(self.marker))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def sanitized(self, user_id: int, msg: Loaded, part: BodyPart, section: str, allow_remote: bool) -> tuple[str, int]:
+        """The part's sanitised HTML with marked cid URLs, and its blocked image count."""
+        key = (user_id, msg.record.blob, section, allow_remote)
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+            return found
+        cids = content_ids(msg.body)
+        marker = self.marker
+
+        def cid_url(cid: str) -> str | None:
+            target = cids.get(cid)
+            return f"{marker}{target}{marker}" if target else None
+
+        rendered = sanitize_html(part_text(msg.data, part), cid_url, allow_remote)
+        found = (rendered.html, rendered.blocked_images)
+        self._items[key] = found
+        self.size += len(rendered.html)
+        while self.size > self.max_chars and self._items:
+            _, (gone, _) = self._items.popitem(last=False)
+            self.size -= len(gone)
+        return found
+
+    def fill(self, html: str, url: Callable[[str], str]) -> str:
+        """The marked cid URLs replaced by ``url(section)``."""
+        if self.marker not in html:
+            return html
+        return self._fill.sub(lambda m: html_escape(url(m.group(1)), quote=True), html)
+
+
+sanitized_cache = SanitizedCache()
+
+
+def frame_document(wm: Webmail, msg: Loaded, capability: str, allow_remote: bool, user_id: int) -> tuple[str, int]:
     """The frame's HTML and how many remote images were blocked."""
     _, html_body, _ = body_lists(msg.body)
     numbers = sections(msg.body)
-    cids = content_ids(msg.body)
     uid = msg.record.info.uid
 
-    def cid_url(cid: str) -> str | None:
-        section = cids.get(cid)
-        return part_url(msg.mailbox_id, uid, section, capability) if section else None
+    def cid_url(section: str) -> str:
+        return part_url(msg.mailbox_id, uid, section, capability)
 
     chunks: list[str] = []
     blocked = 0
     for part in html_body:
         if part.mime_type == "text/html":
-            rendered = sanitize_html(part_text(msg.data, part), cid_url, allow_remote)
-            blocked += rendered.blocked_images
-            chunks.append(rendered.html)
+            html, count = sanitized_cache.sanitized(user_id, msg, part, numbers.get(id(part), "1"), allow_remote)
+            blocked += count
+            chunks.append(sanitized_cache.fill(html, cid_url))
         elif part.type_lower == "text":
             chunks.append(f'<pre class="plain">{linkify_text(part_text(msg.data, part))}</pre>')
         elif part.mime_type in INLINE_IMAGES:
@@ -188,7 +242,7 @@ async def message_page(wm: Webmail, request: Request, session: Session) -> Respo
     capability = wm.sessions.sign(session, mailbox.id, uid)
     allow_remote = request.query_params.get("images") == "1"
     html = has_html(msg.body)
-    blocked = frame_document(wm, msg, capability, allow_remote)[1] if html else 0
+    blocked = frame_document(wm, msg, capability, allow_remote, session.user_id)[1] if html else 0
     env = msg.envelope
     sender, sender_address = display_name(env.from_)
     uids = session.listing.uids if session.listing and session.listing.key[0] == mailbox.id else None
@@ -238,7 +292,7 @@ async def frame(wm: Webmail, request: Request) -> Response:
         return error_response(request, exc)
     allow_remote = request.query_params.get("images") == "1"
     capability = wm.sessions.sign(session, mailbox_id, uid)
-    doc, _ = frame_document(wm, msg, capability, allow_remote)
+    doc, _ = frame_document(wm, msg, capability, allow_remote, session.user_id)
     csp = FRAME_CSP.format(remote=" https:" if allow_remote else "")
     return HTMLResponse(doc, headers={
         "Content-Security-Policy": csp, "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "private, no-store",
