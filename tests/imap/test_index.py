@@ -8,6 +8,7 @@ from array import array
 from pathlib import Path
 
 from courriel.imap.mailindex import MailboxIndex
+from courriel.imap.selected import Selected
 from courriel.store.api import INBOX, BodyContains, Flag, Mailbox, MailboxSnapshot
 from courriel.store.changes import FlagsChanged, MessageAdded, MessagesExpunged
 from courriel.store.sqlite import fulltext
@@ -40,6 +41,50 @@ def test_index_applies_changes_once() -> None:
     assert index.first_unseen() == 0
     index.apply([FlagsChanged(1, 15, 7, u, int(Flag.SEEN), frozenset()) for u in (1, 2)])
     assert index.first_unseen() == -1
+
+
+def test_index_flag_changes_of_a_store_batch() -> None:
+    """The fast path for runs of FlagsChanged: other mailboxes, unknown UIDs and older
+    MODSEQs ignored, keywords set and cleared."""
+    index = _index([1, 2, 3])
+    index.apply([
+        FlagsChanged(1, 20, 7, 1, int(Flag.SEEN), frozenset({"$a"})),
+        FlagsChanged(1, 20, 7, 2, int(Flag.SEEN), frozenset()),
+        FlagsChanged(1, 20, 7, 9, int(Flag.SEEN), frozenset()),  # not in the mailbox
+        FlagsChanged(1, 21, 8, 3, int(Flag.SEEN), frozenset()),  # another mailbox
+        FlagsChanged(1, 3, 7, 3, int(Flag.SEEN), frozenset()),  # older than the row
+    ])  # fmt: skip
+    assert list(index.flags) == [int(Flag.SEEN), int(Flag.SEEN), 0] and list(index.modseqs) == [20, 20, 5]
+    assert index.keywords == {1: frozenset({"$a"})} and index.highestmodseq == 20
+    index.apply([FlagsChanged(1, 22, 7, 1, 0, frozenset())])
+    assert index.keywords == {} and index.flags[0] == 0 and index.highestmodseq == 22
+
+
+def _selected(index: MailboxIndex) -> Selected:
+    mb = Mailbox(7, 1, "INBOX", 42, index.uidnext, index.highestmodseq, None, False, len(index.uids), 0, 0, 0)
+    return Selected(mb, False, index)
+
+
+def test_selected_shares_the_index_after_its_own_append() -> None:
+    index = _index([1, 2, 3])
+    sel = _selected(index)
+    assert sel.uids is index.uids  # aligned
+    index.apply([MessageAdded(1, 11, 7, 4, 0, frozenset(), 10)])  # the feed, before APPEND returns
+    assert sel.uids is not index.uids and list(sel.uids) == [1, 2, 3]
+    assert sel.add(4) and sel.uids is index.uids and list(sel.uids) == [1, 2, 3, 4]  # shared, not copied
+    assert not sel.add(4)  # the same change from the session's queue: nothing new
+    # Another session's message came first: the index's array is not ours plus one UID.
+    index.apply([MessageAdded(1, 12, 7, 5, 0, frozenset(), 10)])
+    index.apply([MessageAdded(1, 13, 7, 6, 0, frozenset(), 10)])
+    assert sel.add(6) and sel.uids is not index.uids and list(sel.uids) == [1, 2, 3, 4, 6]
+    assert list(index.uids) == [1, 2, 3, 4, 5, 6]  # the index's array untouched
+    # An expunge the session has not announced yet: its view keeps the message.
+    index = _index([1, 2, 3])
+    sel = _selected(index)
+    index.apply([MessagesExpunged(1, 11, 7, (2,))])
+    index.apply([MessageAdded(1, 12, 7, 4, 0, frozenset(), 10)])
+    assert sel.add(4) and sel.uids is not index.uids and list(sel.uids) == [1, 2, 3, 4]
+    assert list(index.uids) == [1, 3, 4]
 
 
 def test_index_keeps_sizes_and_contents_aligned() -> None:

@@ -25,7 +25,7 @@ from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
+from weakref import ReferenceType, WeakKeyDictionary, ref
 
 from courriel.store.api import Flag, Mailbox, MailboxSnapshot, Store
 from courriel.store.changes import (
@@ -47,14 +47,19 @@ Listener = Callable[[Sequence[Change]], None]
 #: Users whose feed (and indexes) stay after their last session ends, for quick re-login.
 IDLE_FEEDS = 32
 _SEEN_MAP = bytes(0 if not (i & Flag.SEEN) else 1 for i in range(256))
+#: Change types that carry ``mailbox_id`` and concern an index (compared by exact type:
+#: the change dataclasses have no subclasses, and a set lookup is cheaper than isinstance).
+_MAILBOX_CHANGES = frozenset({MessageAdded, FlagsChanged, MessagesExpunged, MailboxDeleted, MailboxRenamed})
+#: Changes after which a mailbox name may mean another mailbox.
+_NAMING_CHANGES = frozenset({MailboxCreated, MailboxDeleted, MailboxRenamed, FeedGap})
 
 
 log = logging.getLogger("courriel.imap")
 
 class MailboxIndex:
     __slots__ = (
-        "content_ids", "flags", "highestmodseq", "id", "keywords", "kwset", "modseqs", "sizes", "sorts", "uidnext",
-        "uids", "uidvalidity", "valid",
+        "content_ids", "flags", "grown_from", "highestmodseq", "id", "keywords", "kwset", "modseqs", "sizes", "sorts",
+        "uidnext", "uids", "uidvalidity", "valid",
     )  # fmt: skip
 
     def __init__(self, snap: MailboxSnapshot) -> None:
@@ -62,6 +67,10 @@ class MailboxIndex:
         self.id = mb.id
         self.uidvalidity = mb.uidvalidity
         self.uids = snap.uids
+        #: The array ``uids`` was built from by appending its last UID alone (weakly held),
+        #: so that a session holding that array can share ``uids`` after its own APPEND
+        #: without copying or comparing (:meth:`Selected.add`).
+        self.grown_from: ReferenceType[array[int]] | None = None
         self.flags = snap.flags
         self.modseqs = snap.modseqs
         # RFC822.SIZE and the content (ENVELOPE, BODYSTRUCTURE) by position, when the
@@ -97,11 +106,25 @@ class MailboxIndex:
 
     def apply(self, changes: Sequence[Change]) -> None:
         added: list[MessageAdded] = []
+        my_id, uids, flags, modseqs = self.id, self.uids, self.flags, self.modseqs
         for ch in changes:
-            if isinstance(ch, FeedGap):
+            kind = type(ch)
+            if type(ch) is FlagsChanged and not added:  # the common case first (a STORE's batch)
+                if ch.mailbox_id != my_id:
+                    continue
+                if ch.modseq > self.highestmodseq:
+                    self.highestmodseq = ch.modseq
+                i = bisect_left(uids, ch.uid)
+                if i < len(uids) and uids[i] == ch.uid and ch.modseq > modseqs[i]:
+                    flags[i] = ch.flags
+                    modseqs[i] = ch.modseq
+                    if ch.keywords or self.keywords:
+                        self._set_keywords(ch.uid, ch.keywords)
+                continue
+            if kind is FeedGap:
                 self.valid = False  # changes were lost: read the mailbox again
                 break
-            if getattr(ch, "mailbox_id", None) != self.id:
+            if kind not in _MAILBOX_CHANGES or getattr(ch, "mailbox_id", None) != my_id:
                 continue
             if ch.modseq > self.highestmodseq:
                 self.highestmodseq = ch.modseq
@@ -117,6 +140,7 @@ class MailboxIndex:
             if added:
                 self._add(added)
                 added = []
+            uids, flags, modseqs = self.uids, self.flags, self.modseqs  # arrays replaced by _add / _remove
             if isinstance(ch, FlagsChanged):
                 i = self.position(ch.uid)
                 if i >= 0 and ch.modseq > self.modseqs[i]:
@@ -125,6 +149,7 @@ class MailboxIndex:
                     self._set_keywords(ch.uid, ch.keywords)
             elif isinstance(ch, MessagesExpunged):
                 self._remove(ch.uids)
+                uids, flags, modseqs = self.uids, self.flags, self.modseqs
             elif isinstance(ch, MailboxDeleted | MailboxRenamed):
                 self.valid = False
         if added:
@@ -138,7 +163,9 @@ class MailboxIndex:
             self.keywords.pop(uid, None)
 
     def _add(self, added: list[MessageAdded]) -> None:
-        self.uids = self.uids + array("I", [a.uid for a in added])  # a new array: sessions keep theirs
+        old = self.uids
+        self.uids = old + array("I", [a.uid for a in added])  # a new array: sessions keep theirs
+        self.grown_from = ref(old) if len(added) == 1 else None
         # Flags and MODSEQs are read by position below a session's own length: extended in
         # place (amortised O(1) per message, where a copy costs O(mailbox) per APPEND).
         self.flags.extend([a.flags for a in added])
@@ -157,6 +184,7 @@ class MailboxIndex:
         gone = {i for i in (self.position(u) for u in uids) if i >= 0}
         if not gone:
             return
+        self.grown_from = None
         keep = [i for i in range(len(self.uids)) if i not in gone] if len(gone) > 64 else None
         if keep is not None:
             self.uids = array("I", [self.uids[i] for i in keep])
@@ -195,7 +223,7 @@ class UserFeed:
         self.sub: Subscription = store.changes.subscribe(user_id, self._on_changes)
 
     def _on_changes(self, changes: Sequence[Change]) -> None:
-        if any(isinstance(c, MailboxCreated | MailboxDeleted | MailboxRenamed | FeedGap) for c in changes):
+        if not _NAMING_CHANGES.isdisjoint(map(type, changes)):
             self.mailbox_ids.clear()
             self.mailboxes_changed += 1
         for index in list(self.indexes.values()):

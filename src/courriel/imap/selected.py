@@ -75,7 +75,14 @@ class Selected:
     def add(self, uid: int) -> bool:
         if uid <= self.last_uid or (self.gone is not None and uid in self.gone):
             return False
-        self._own().append(uid)
+        index = self.index
+        grown_from = index.grown_from
+        if self.shared and grown_from is not None and grown_from() is self.uids and index.uids[-1] == uid:
+            # The index's array is ours plus exactly this UID (the feed applied our own
+            # APPEND first): share it rather than copy ours and compare them later.
+            self.uids = index.uids
+        else:
+            self._own().append(uid)
         if uid >= self.uidnext:
             self.uidnext = uid + 1
         return True
@@ -116,6 +123,3 @@ class Selected:
         elif len(self.own_modseqs) > 10_000:
             self.own_modseqs.clear()
         self.own_modseqs.add(modseq)
-
-    def is_own(self, modseq: int) -> bool:
-        return self.own_modseqs is not None and modseq in self.own_modseqs

@@ -63,6 +63,9 @@ DISCARD_MAX = 256 * 1024 * 1024
 PRE_AUTH_LITERAL = 8192
 #: One MULTIAPPEND holds at most this many maximal messages in memory.
 APPEND_TOTAL_FACTOR = 4
+#: The changes a selected mailbox queues (RFC 9051 §7), when they concern it.
+_SELECTED_CHANGES = frozenset({FeedGap, MessageAdded, FlagsChanged, MessagesExpunged, MailboxDeleted, MailboxRenamed})
+_NONE: frozenset[int] = frozenset()
 
 
 class State(enum.Enum):
@@ -400,10 +403,11 @@ class Session:
         sel = self.selected
         woke = False
         if sel is not None:
+            # Exact types (the change dataclasses have no subclasses): a set lookup per change.
+            sid, kinds = sel.id, _SELECTED_CHANGES
             wanted = [
                 c for c in changes
-                if isinstance(c, FeedGap) or (getattr(c, "mailbox_id", None) == sel.id
-                and isinstance(c, MessageAdded | FlagsChanged | MessagesExpunged | MailboxDeleted | MailboxRenamed))
+                if type(c) in kinds and (type(c) is FeedGap or c.mailbox_id == sid)  # type: ignore[attr-defined]
             ]  # fmt: skip
             if wanted:
                 sel.pending.extend(wanted)
@@ -441,12 +445,13 @@ class Session:
         responses; EXPUNGE that may not be sent now stay queued. True when UIDs were added."""
         keep: list[Change] = []
         added = False
+        own = sel.own_modseqs or _NONE
         for ch in pending:
+            if type(ch) is FlagsChanged and ch.modseq in own:
+                continue  # this session's own STORE, already answered
             if isinstance(ch, MessageAdded):
                 added |= sel.add(ch.uid)
             elif isinstance(ch, FlagsChanged):
-                if sel.is_own(ch.modseq):
-                    continue
                 seq = sel.seq_of(ch.uid)
                 if seq:
                     new_kw = ch.keywords - sel.keywords

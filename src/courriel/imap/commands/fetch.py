@@ -85,8 +85,8 @@ async def fetch(s: Session, cmd: Command) -> str:
     seen_now: set[int] = set()
     if not sel.readonly and any(_sets_seen(a) for a in atts):
         result = await s.store.store_flags(sel.id, uids, FlagMode.ADD, Flag.SEEN)
-        for info in result.changed:
-            sel.note_own(info.modseq)
+        for modseq in {info.modseq for info in result.changed}:  # one per store_flags call
+            sel.note_own(modseq)
         seen_now = {i.uid for i in result.changed}
         if seen_now and not any(a.name == "FLAGS" for a in atts):
             atts.append(FetchAtt("FLAGS", label=b"FLAGS"))  # RFC 9051 §6.4.5: report \Seen

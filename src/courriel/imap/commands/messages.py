@@ -10,7 +10,7 @@ from courriel.imap.commands.common import resolve, selected
 from courriel.imap.errors import Bad, Bye, No
 from courriel.imap.protocol import encoder
 from courriel.imap.protocol.types import Append, Command, CopyMove, Store
-from courriel.imap.session import Session
+from courriel.imap.session import FLUSH_AT, Session
 from courriel.store.api import Flag, FlagMode, MessageInfo, NewMessage, NotFound
 
 
@@ -113,8 +113,8 @@ async def store(s: Session, cmd: Command) -> str:
     if not uids:
         return f"{cmd.name} completed"
     result = await s.store.store_flags(sel.id, uids, args.mode, args.flags, args.keywords, args.unchangedsince)
-    for info in result.changed:
-        sel.note_own(info.modseq)
+    for modseq in {info.modseq for info in result.changed}:  # one per store_flags call
+        sel.note_own(modseq)
     if args.mode is not FlagMode.REMOVE and args.keywords - sel.keywords:
         sel.keywords |= args.keywords
         s.untagged(b"FLAGS " + encoder.flag_list(Flag(0x1F), sel.keywords))
@@ -122,18 +122,23 @@ async def store(s: Session, cmd: Command) -> str:
     if not args.silent:
         modified = set(result.modified)
         changed = {i.uid: i for i in result.changed}
+        seq_of, recent, condstore = sel.seq_of, sel.recent, s.condstore
+        lists: dict[tuple[int, frozenset[str], bool], bytes] = {}  # flag lists, rendered once each
         for uid, flags, keywords, modseq in await _current(s, uids, changed, modified):
-            seq = sel.seq_of(uid)
+            seq = seq_of(uid)
             if not seq:
                 continue
-            out = b"* %d FETCH (" % seq
+            key = (flags, keywords, uid in recent)
+            flag_list = lists.get(key)
+            if flag_list is None:
+                flag_list = lists[key] = encoder.flag_list(Flag(flags), keywords, key[2])
             if uid_item:
-                out += b"UID %d " % uid
-            out += b"FLAGS " + encoder.flag_list(Flag(flags), keywords, uid in sel.recent)
-            if s.condstore:
-                out += b" MODSEQ (%d)" % modseq
-            s.out += out + b")\r\n"
-            await s.maybe_flush()
+                s.out += b"* %d FETCH (UID %d FLAGS %s" % (seq, uid, flag_list)
+            else:
+                s.out += b"* %d FETCH (FLAGS %s" % (seq, flag_list)
+            s.out += b" MODSEQ (%d))\r\n" % modseq if condstore else b")\r\n"
+            if len(s.out) >= FLUSH_AT:
+                await s.flush()
     elif s.condstore:
         # RFC 7162 §3.1.3: even after .SILENT, the new MODSEQ of each changed message.
         for info in result.changed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from courriel.store.api import (
@@ -21,9 +22,10 @@ from courriel.store.changes import FlagsChanged, MessageAdded, MessagesExpunged
 from courriel.store.content import ContentSummary, thread_key
 from courriel.store.names import decode_keywords, encode_keywords
 from courriel.store.sqlite.db import Tx
-from courriel.store.sqlite.rows import message_info
+from courriel.store.sqlite.rows import flag_of, ts
 
 MAX_UID = 2**32 - 1
+_NO_KW: frozenset[str] = frozenset()
 
 
 def next_modseq(tx: Tx, user_id: int) -> int:
@@ -282,6 +284,9 @@ def store_flags(
     bits, seen, deleted = int(flags), int(Flag.SEEN), int(Flag.DELETED)  # ints: Flag's operators are slow
     # Without keywords, ADD and REMOVE leave each message's keywords as they are.
     same_kw = not keywords and mode is not FlagMode.REPLACE
+    kw_cache: dict[str, frozenset[str]] = {}
+    dates: dict[int, datetime] = {}
+    feed, user_id = tx.changes, mbox[1]
     for uid, old_modseq, old_flags, old_kw_text, size, idate, content_id in rows:
         if unchanged_since is not None and old_modseq > unchanged_since:
             modified.append(uid)  # RFC 7162 §3.2
@@ -307,9 +312,16 @@ def store_flags(
         updates.append((new_flags, kw_text, modseq, mailbox_id, uid))
         d_unseen += bool(old_flags & seen) - bool(new_flags & seen)
         d_deleted += bool(new_flags & deleted) - bool(old_flags & deleted)
-        info = message_info((uid, modseq, new_flags, kw_text, size, idate, content_id))
-        changed.append(info)
-        tx.changes.append(FlagsChanged(mbox[1], modseq, mailbox_id, uid, new_flags, info.keywords))
+        # MessageInfo built here rather than by rows.message_info: keywords decoded once per
+        # distinct text and dates converted once per distinct value (1,000-message STOREs).
+        kw = kw_cache.get(kw_text)
+        if kw is None:
+            kw = kw_cache[kw_text] = decode_keywords(kw_text) if kw_text else _NO_KW
+        date = dates.get(idate)
+        if date is None:
+            date = dates[idate] = ts(idate)
+        changed.append(MessageInfo(uid, modseq, flag_of(new_flags), kw, size, date, content_id))
+        feed.append(FlagsChanged(user_id, modseq, mailbox_id, uid, new_flags, kw))
     if modseq and same_kw and unchanged_since is None and rows[-1][0] - rows[0][0] + 1 == len(rows):
         # Every UID of the range was selected: one statement changes the same rows as above
         # (half the cost of one per message).

@@ -40,6 +40,10 @@ _FLAGS = tuple(Flag(i) for i in range(1 << len(Flag)))
 _NO_KEYWORDS: frozenset[str] = frozenset()
 
 
+def flag_of(flags: int) -> Flag:
+    return _FLAGS[flags] if 0 <= flags < len(_FLAGS) else Flag(flags)
+
+
 def message_info(row: Any) -> MessageInfo:
     flags = row[2]
     return MessageInfo(
