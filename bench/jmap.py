@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -169,6 +170,62 @@ def run(quick: bool = False) -> dict[str, dict[str, float]]:
     return results
 
 
+def run_cold(quick: bool = False, runs: int = RUNS) -> dict[str, float]:
+    """``list_cold`` alone (``python -m bench.jmap --cold``): the first page after each of
+    ``runs`` starts of courriel, against Dovecot's first page on each of ``runs`` new
+    connections (LOGIN and SELECT not timed), without the rest of the bench."""
+    from bench.imap_scale import RawImap
+    from tests.harness import CourrielServer
+
+    n = 300 if quick else 100_000
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        if quick:
+            root = Path(tmp) / "scale"
+            srv = CourrielServer(root / "courriel", users={USER: PASSWORD}, domain="bench.test", only=("http",))
+            srv.start()
+            srv.stop()
+            asyncio.run(fill_courriel(srv.data, n))
+            fill_maildir(root / "maildir", n)
+        else:
+            root = cached_dirs(n)
+        with CourrielServer(root / "courriel", users={USER: PASSWORD}, domain="bench.test", only=("http",)) as srv:
+            # the INBOX's id from a server of its own: Mailbox/get would build the account view
+            with httpx.Client(base_url=f"http://127.0.0.1:{srv.port('http')}", auth=(USER, PASSWORD)) as c:
+                acct = c.get("/jmap/session").json()["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+                boxes = c.post("/jmap/api", json={"using": USING, "methodCalls": [
+                    ["Mailbox/get", {"accountId": acct, "properties": ["role"]}, "m"]]}, timeout=600).json()  # fmt: skip
+            inbox = next(b["id"] for b in boxes["methodResponses"][0][1]["list"] if b["role"] == "inbox")
+        cold = []
+        for _ in range(runs):
+            with CourrielServer(root / "courriel", users={USER: PASSWORD}, domain="bench.test", only=("http",)) as fresh:
+                cold.append(measure_cold(f"http://127.0.0.1:{fresh.port('http')}", inbox, n))
+        out["courriel"] = _med(cold)
+        peer = _dovecot_start(root, Path(tmp), quick)
+        if peer is not None:
+            firsts = []
+            try:
+                for _ in range(runs + 1):  # the first connection warms Dovecot's index up
+                    imap = RawImap(peer.port)
+                    imap.cmd(f"LOGIN {USER} {PASSWORD}")
+                    imap.cmd("SELECT INBOX")
+                    t = time.perf_counter()
+                    data = imap.cmd("UID SORT (REVERSE DATE) UTF-8 ALL")
+                    m = re.search(rb"\* SORT([\d ]*)", data)
+                    uids = (m.group(1).split() if m else [])[:50]
+                    imap.cmd(b"UID FETCH " + b",".join(uids) + b" (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)")
+                    firsts.append(time.perf_counter() - t)
+                    imap.cmd("LOGOUT")
+                    imap.close()
+            finally:
+                peer.stop()
+            out["dovecot"] = _med(firsts[1:])
+    ratio = f", ratio {out['dovecot'] / out['courriel']:.2f} (Dovecot / courriel)" if "dovecot" in out else ""
+    print(f"jmap: {n}-message INBOX, list_cold median of {runs}: courriel {out['courriel']:.4f} s"
+          + (f", Dovecot first page {out['dovecot']:.4f} s" if "dovecot" in out else "") + ratio)  # fmt: skip
+    return out
+
+
 def _report(results: dict[str, dict[str, float]], n: int) -> None:
     print(f"jmap: {n}-message INBOX, seconds (median); courriel = one JMAP query+get request, "
           "dovecot = the IMAP SORT + FETCH for the same page")  # fmt: skip
@@ -188,4 +245,7 @@ def _report(results: dict[str, dict[str, float]], n: int) -> None:
 if __name__ == "__main__":
     import sys
 
-    run(quick="--quick" in sys.argv)
+    if "--cold" in sys.argv:
+        run_cold(quick="--quick" in sys.argv)
+    else:
+        run(quick="--quick" in sys.argv)

@@ -909,6 +909,18 @@ class Store(abc.ABC):
                 members.add(m.content_id)
         return sorted(((c, received[c]) for c in members), key=lambda r: (r[1], r[0]))
 
+    async def received_page(
+        self, user_id: int, mailbox_id: int, count: int, total: bool
+    ) -> tuple[list[tuple[int, float]], int | None]:
+        """The first ``count`` entries of :meth:`account_received` for the mailbox in reverse
+        order (receivedAt descending, then content id descending), and with ``total`` the number
+        of contents in the mailbox (else None): JMAP's first page of a mailbox before the account
+        view is read, without reading the whole mailbox. Backends should override this generic
+        version, which reads the whole mailbox."""
+        rows = await self.account_received(user_id, mailbox_id)
+        page = rows[max(0, len(rows) - count) :][::-1] if count > 0 else []
+        return page, (len(rows) if total else None)
+
     @abc.abstractmethod
     async def message_changes(self, user_id: int, since: int) -> tuple[list[CopyChange], bool]:
         """Copies in the user's mailboxes added, changed or removed after MODSEQ ``since``,

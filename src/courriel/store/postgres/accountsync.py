@@ -16,6 +16,7 @@ from courriel.store.api import (
 )
 from courriel.store.names import decode_keywords
 from courriel.store.postgres.db import Row, Tx
+from courriel.store.sqlite import accountsync as walk
 from courriel.store.sqlite.rows import ts
 
 _ACCOUNT_COLS = (
@@ -63,6 +64,49 @@ async def account_received(tx: Tx, user_id: int, mailbox_id: int | None) -> list
             (user_id, mailbox_id, user_id),
         )
     return [(int(r[0]), float(r[1])) for r in rows]
+
+
+async def received_page(
+    tx: Tx, user_id: int, mailbox_id: int, count: int, total: bool
+) -> tuple[list[tuple[int, float]], int | None]:
+    """See :func:`courriel.store.sqlite.accountsync.received_page` (same walk, in batches of
+    the index on (mailbox_id, internal_date, content_id); run in a snapshot)."""
+    if await tx.one("SELECT 1 FROM mailboxes WHERE id = %s AND user_id = %s", (mailbox_id, user_id)) is None:
+        return [], (0 if total else None)
+    n = None
+    if total:
+        row = await tx.one("SELECT COUNT(DISTINCT content_id) FROM messages WHERE mailbox_id = %s", (mailbox_id,))
+        n = int(row[0]) if row is not None else 0
+    if count <= 0:
+        return [], n
+    first: dict[int, float] = {}
+    size, offset = walk.PAGE_BATCH + count, 0
+    while True:
+        chunk = [
+            (int(r[0]), float(r[1]))
+            for r in await tx.all(
+                "SELECT content_id, internal_date FROM messages WHERE mailbox_id = %s"
+                " ORDER BY internal_date DESC, content_id DESC LIMIT %s OFFSET %s",
+                (mailbox_id, size, offset),
+            )
+        ]
+        offset += len(chunk)
+        new = sorted({cid for cid, _ in chunk if cid not in first})
+        if new:
+            for r in await tx.all(
+                "SELECT m.content_id, MIN(m.internal_date) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
+                " WHERE b.user_id = %s AND m.content_id = ANY(%s::bigint[]) GROUP BY m.content_id",
+                (user_id, new),
+            ):
+                first[int(r[0])] = float(r[1])
+        for cid, d in chunk:
+            if cid not in first or d < first[cid]:
+                first[cid] = d
+        done = len(chunk) < size
+        page = walk.page_of(first, None if done else (chunk[-1][1], chunk[-1][0]), count)
+        if page is not None:
+            return page, n
+        size = min(size * 2, 8192)
 
 
 async def message_changes(tx: Tx, user_id: int, since: int) -> tuple[list[CopyChange], bool]:

@@ -682,6 +682,13 @@ class PostgresStore(Store):
     async def account_received(self, user_id: int, mailbox_id: int | None) -> list[tuple[int, float]]:
         return await self.db.read(lambda tx: accountsync.account_received(tx, user_id, mailbox_id))
 
+    async def received_page(
+        self, user_id: int, mailbox_id: int, count: int, total: bool
+    ) -> tuple[list[tuple[int, float]], int | None]:
+        return await self.db.read(
+            lambda tx: accountsync.received_page(tx, user_id, mailbox_id, count, total), snapshot=True
+        )
+
     async def message_changes(self, user_id: int, since: int) -> tuple[list[CopyChange], bool]:
         return await self.db.read(lambda tx: accountsync.message_changes(tx, user_id, since), snapshot=True)
 

@@ -38,9 +38,13 @@ def account_messages(c: sqlite3.Connection, user_id: int, content_ids: Sequence[
     else:
         ids = sorted(set(content_ids))
         rows = []
+        by_content = (  # from the content index: a join from mailboxes would scan each mailbox
+            f"SELECT {_ACCOUNT_COLS} FROM messages m JOIN contents c ON c.id = m.content_id"
+            " WHERE m.content_id IN ({}) AND m.mailbox_id IN (SELECT id FROM mailboxes WHERE user_id = ?)"
+        )
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            rows += c.execute(base + f" AND m.content_id IN ({','.join('?' * len(chunk))})", (user_id, *chunk)).fetchall()
+            rows += c.execute(by_content.format(",".join("?" * len(chunk))), (*chunk, user_id)).fetchall()
         rows.sort(key=lambda r: (r[0], r[1]))
     return [
         AccountMessage(
@@ -82,6 +86,67 @@ def account_received(c: sqlite3.Connection, user_id: int, mailbox_id: int | None
     return rows
 
 
+#: Rows of the mailbox read at a time by :func:`received_page` beyond the page's size (the
+#: first batch; each next one is twice as large).
+PAGE_BATCH = 256
+
+
+def page_of(first: dict[int, float], edge: tuple[float, int] | None, count: int) -> list[tuple[int, float]] | None:
+    """The first ``count`` of the contents seen so far, by (earliest date, content id)
+    descending, when they are known to be first; None when more rows must be read.
+
+    The mailbox's rows are read by (date, content id) descending down to ``edge`` (None: all
+    of them read). A content's earliest date is at most the date of each of its rows, so every
+    content ordered at or above ``edge`` has been seen, with its earliest date over the
+    account in ``first``."""
+    ready = sorted(((d, c) for c, d in first.items() if edge is None or (d, c) >= edge), reverse=True)
+    if edge is not None and len(ready) < count:
+        return None
+    return [(c, d) for d, c in ready[:count]]
+
+
+def received_page(
+    c: sqlite3.Connection, user_id: int, mailbox_id: int, count: int, total: bool
+) -> tuple[list[tuple[int, float]], int | None]:
+    """See :meth:`Store.received_page`: the mailbox's rows in the index on (mailbox_id,
+    internal_date, content_id) from the newest, each content's earliest date over the user's
+    copies looked up through the content index, until the page is known."""
+    if c.execute("SELECT 1 FROM mailboxes WHERE id = ? AND user_id = ?", (mailbox_id, user_id)).fetchone() is None:
+        return [], (0 if total else None)
+    n = None
+    if total:
+        n = int(c.execute("SELECT COUNT(DISTINCT content_id) FROM messages WHERE mailbox_id = ?", (mailbox_id,)).fetchone()[0])
+    if count <= 0:
+        return [], n
+    rows = c.execute(
+        "SELECT content_id, internal_date FROM messages WHERE mailbox_id = ? ORDER BY internal_date DESC, content_id DESC",
+        (mailbox_id,),
+    )  # one statement: the lookups below read the same snapshot while it is open
+    first: dict[int, float] = {}
+    size = PAGE_BATCH + count
+    while True:
+        chunk: list[tuple[int, float]] = rows.fetchmany(size)
+        new = list(dict.fromkeys(cid for cid, _ in chunk if cid not in first))
+        for i in range(0, len(new), 500):
+            part = new[i : i + 500]
+            first.update(
+                c.execute(  # by the content index (a join from mailboxes would scan each mailbox)
+                    f"SELECT content_id, MIN(internal_date) FROM messages WHERE content_id IN ({','.join('?' * len(part))})"
+                    " AND mailbox_id IN (SELECT id FROM mailboxes WHERE user_id = ?) GROUP BY content_id",
+                    (*part, user_id),
+                ).fetchall()
+            )
+        for cid, d in chunk:  # found above unless gone meanwhile; then this mailbox's dates
+            if cid not in first or d < first[cid]:
+                first[cid] = d
+        done = len(chunk) < size
+        page = page_of(first, None if done else (chunk[-1][1], chunk[-1][0]), count)
+        if page is not None:
+            rows.close()
+            return page, n
+        size = min(size * 2, 8192)
+
+
 def message_changes(c: sqlite3.Connection, user_id: int, since: int) -> tuple[list[CopyChange], bool]:
     complete = (
         c.execute(
@@ -107,11 +172,11 @@ def message_changes(c: sqlite3.Connection, user_id: int, since: int) -> tuple[li
     ids = sorted(touched)
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
-        for r in c.execute(
-            "SELECT m.content_id, m.mailbox_id, m.uid, m.created_modseq, m.modseq FROM messages m"
-            " JOIN mailboxes b ON b.id = m.mailbox_id"
-            f" WHERE b.user_id = ? AND m.content_id IN ({','.join('?' * len(chunk))})",
-            (user_id, *chunk),
+        for r in c.execute(  # by the content index, as in account_messages
+            "SELECT content_id, mailbox_id, uid, created_modseq, modseq FROM messages"
+            f" WHERE content_id IN ({','.join('?' * len(chunk))})"
+            " AND mailbox_id IN (SELECT id FROM mailboxes WHERE user_id = ?)",
+            (*chunk, user_id),
         ):
             out.append(CopyChange(r[0], r[1], r[2], r[3], r[4], False))
     return out, complete

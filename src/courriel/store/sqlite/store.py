@@ -721,6 +721,11 @@ class SQLiteStore(Store):
     async def account_received(self, user_id: int, mailbox_id: int | None) -> list[tuple[int, float]]:
         return await self._readers.run(lambda c: accountsync.account_received(c, user_id, mailbox_id))
 
+    async def received_page(
+        self, user_id: int, mailbox_id: int, count: int, total: bool
+    ) -> tuple[list[tuple[int, float]], int | None]:
+        return await self._readers.run(lambda c: accountsync.received_page(c, user_id, mailbox_id, count, total))
+
     async def message_changes(self, user_id: int, since: int) -> tuple[list[CopyChange], bool]:
         return await self._readers.run(lambda c: accountsync.message_changes(c, user_id, since))
 
