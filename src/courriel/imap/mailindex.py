@@ -109,9 +109,13 @@ class MailboxIndex:
         my_id, uids, flags, modseqs = self.id, self.uids, self.flags, self.modseqs
         for ch in changes:
             kind = type(ch)
-            if type(ch) is FlagsChanged and not added:  # the common case first (a STORE's batch)
+            if type(ch) is FlagsChanged:  # the common case first (a STORE's batch)
                 if ch.mailbox_id != my_id:
                     continue
+                if added:  # messages added before this change come first
+                    self._add(added)
+                    added = []
+                    uids, flags, modseqs = self.uids, self.flags, self.modseqs
                 if ch.modseq > self.highestmodseq:
                     self.highestmodseq = ch.modseq
                 i = bisect_left(uids, ch.uid)
@@ -140,18 +144,11 @@ class MailboxIndex:
             if added:
                 self._add(added)
                 added = []
-            uids, flags, modseqs = self.uids, self.flags, self.modseqs  # arrays replaced by _add / _remove
-            if isinstance(ch, FlagsChanged):
-                i = self.position(ch.uid)
-                if i >= 0 and ch.modseq > self.modseqs[i]:
-                    self.flags[i] = ch.flags
-                    self.modseqs[i] = ch.modseq
-                    self._set_keywords(ch.uid, ch.keywords)
-            elif isinstance(ch, MessagesExpunged):
+            if isinstance(ch, MessagesExpunged):
                 self._remove(ch.uids)
-                uids, flags, modseqs = self.uids, self.flags, self.modseqs
-            elif isinstance(ch, MailboxDeleted | MailboxRenamed):
+            else:  # MailboxDeleted, MailboxRenamed
                 self.valid = False
+            uids, flags, modseqs = self.uids, self.flags, self.modseqs  # arrays replaced by _add / _remove
         if added:
             self._add(added)
 
